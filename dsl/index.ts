@@ -1,0 +1,166 @@
+/**
+ * The DSL front end: `parse` turns the text of a .vgg file into its AST and every lexing and
+ * syntax error of the file, in source order. It never throws.
+ */
+import type { ILexingError, IToken } from 'chevrotain';
+import type { FileAst } from './ast.js';
+import type { Diagnostic, SourceFile } from './diagnostics.js';
+import { Comma, LParen, Newline, RParen, Semicolon, vggLexer } from './lexer.js';
+import {
+  CstConverter,
+  firstAtOrAfter,
+  LineMap,
+  RANK_LEXER,
+  RANK_SEPARATOR,
+  RANK_STRAY,
+  RANK_SYNTAX,
+  parseTokens,
+  type RankedDiagnostic,
+} from './parser.js';
+
+export type * from './ast.js';
+export {
+  error,
+  fail,
+  formatDiagnostic,
+  formatDiagnostics,
+  hasErrors,
+  joinSpans,
+  VggcError,
+  type Diagnostic,
+  type Severity,
+  type SourceFile,
+  type Span,
+} from './diagnostics.js';
+
+export interface ParseResult {
+  readonly ast: FileAst;
+  /** Errors only; empty when the file is well formed. */
+  readonly diagnostics: Diagnostic[];
+}
+
+/** Groups nest at most this deep; deeper input is refused rather than risking the stack. */
+export const MAX_GROUP_DEPTH = 64;
+
+/**
+ * Parses one .vgg file. Lexing and syntax errors are all collected in one run; the AST holds
+ * only well-formed nodes (a layer that failed to parse is left out, its error reported).
+ */
+export function parse(source: SourceFile): ParseResult {
+  const name = String(source?.name ?? '');
+  const text = typeof source?.text === 'string' ? source.text : String(source?.text ?? '');
+  const lines = new LineMap(name, text);
+  const empty: FileAst = { file: name, models: [] };
+  try {
+    return parseText(lines, text);
+  } catch (e) {
+    // Not expected for any input; kept so that a bug here reads as a diagnostic, not a crash.
+    const why = e instanceof Error ? e.message : String(e);
+    return {
+      ast: empty,
+      diagnostics: [
+        {
+          severity: 'error',
+          message: `internal error in the parser: ${why}`,
+          span: lines.span(0, 0),
+        },
+      ],
+    };
+  }
+}
+
+function parseText(lines: LineMap, text: string): ParseResult {
+  const ranked: RankedDiagnostic[] = [];
+  const lexed = vggLexer.tokenize(text);
+  for (const err of lexed.errors)
+    ranked.push({ diagnostic: lexError(lines, text, err), rank: RANK_LEXER });
+
+  const tooDeep = findTooDeep(lexed.tokens);
+  let ast: FileAst = { file: lines.file, models: [] };
+  if (tooDeep) {
+    ranked.push({
+      diagnostic: {
+        severity: 'error',
+        message: `groups nested too deeply (more than ${MAX_GROUP_DEPTH} levels)`,
+        span: lines.tokenSpan(tooDeep),
+      },
+      rank: RANK_SYNTAX,
+    });
+  } else {
+    const { cst, errors } = parseTokens(lexed.tokens);
+    for (const err of errors) {
+      ranked.push({
+        diagnostic: { severity: 'error', message: err.message, span: lines.tokenSpan(err.token) },
+        rank: RANK_SYNTAX,
+      });
+    }
+    const converter = new CstConverter(lines, lexed.tokens);
+    ast = converter.file(cst);
+    for (const d of converter.diagnostics) ranked.push(d); // no spread: there may be very many
+  }
+  return { ast, diagnostics: orderAndDedupe(ranked, lexed.tokens) };
+}
+
+/** `unexpected character '$'`, or its code point when it does not print. */
+function lexError(lines: LineMap, text: string, err: ILexingError): Diagnostic {
+  const cp = text.codePointAt(err.offset) ?? 0;
+  const ch = String.fromCodePoint(cp);
+  // Letters, digits, punctuation and symbols print as themselves; anything invisible or odd
+  // (controls, spaces other than ours, lone surrogates) by its code point.
+  const shown = /^[\p{L}\p{N}\p{P}\p{S}]$/u.test(ch)
+    ? `'${ch}'`
+    : `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  return {
+    severity: 'error',
+    message: `unexpected character ${shown}`,
+    span: lines.span(err.offset, err.length),
+  };
+}
+
+function findTooDeep(tokens: IToken[]): IToken | undefined {
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.tokenType === LParen) {
+      depth++;
+      if (depth > MAX_GROUP_DEPTH) return t;
+    } else if (t.tokenType === RParen && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+/**
+ * Source order; one diagnostic per position, the most specific kind winning. After a syntax
+ * error, stray tokens and missing separators up to the next separator (new line, `,` or `;`) are
+ * not reported: they are almost always the same mistake seen again (`LRN(n=5 alpha=1)` is one
+ * error, not three). The parser's own errors, lexing errors and unknown layers always are.
+ */
+function orderAndDedupe(ranked: RankedDiagnostic[], tokens: IToken[]): Diagnostic[] {
+  const best = new Map<number, RankedDiagnostic>();
+  for (const r of ranked) {
+    const at = r.diagnostic.span?.offset ?? -1;
+    const seen = best.get(at);
+    if (!seen || r.rank < seen.rank) best.set(at, r);
+  }
+  const separators = tokens.filter(
+    (t) => t.tokenType === Newline || t.tokenType === Comma || t.tokenType === Semicolon,
+  );
+  /** Whether a separator lies after the error at `from` (or is that error) and before `to`. */
+  const closesWindow = (from: number, to: number): boolean => {
+    let i = firstAtOrAfter(separators, from);
+    const sep = separators[i];
+    if (sep && sep.startOffset === from && sep.tokenType !== Newline) i++;
+    const next = separators[i];
+    return next !== undefined && next.startOffset < to;
+  };
+  const out: Diagnostic[] = [];
+  let lastSyntax: number | undefined;
+  for (const at of [...best.keys()].sort((a, b) => a - b)) {
+    const r = best.get(at)!;
+    const opens = r.rank === RANK_SYNTAX || r.rank === RANK_STRAY || r.rank === RANK_SEPARATOR;
+    const follows = r.rank === RANK_STRAY || r.rank === RANK_SEPARATOR;
+    if (follows && lastSyntax !== undefined && !closesWindow(lastSyntax, at)) continue;
+    if (opens) lastSyntax = at;
+    out.push(r.diagnostic);
+  }
+  return out;
+}
