@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * The `vggc` command line. Parses arguments (commander), calls the library, prints.
+ * Every failure leaves as diagnostics on stderr and a non-zero exit code, never a stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { formatDiagnostics, VggcError, type SourceFile } from '../dsl/diagnostics.js';
+import { readSource } from './source.js';
+
+const program = new Command();
+program
+  .name('vggc')
+  .description(
+    'Compile and run VGG-style networks written in the .vgg DSL, on the GPU through WebGPU',
+  )
+  .exitOverride()
+  .showHelpAfterError('(run vggc --help for usage)');
+
+const stdout = (s: string) => process.stdout.write(s + '\n');
+const stderr = (s: string) => process.stderr.write(s + '\n');
+
+/** The source file a command is working on, to print diagnostics with their lines. */
+let currentFile: string | undefined;
+/** Set once a command has touched the GPU, so that it is released and Node can exit. */
+let usedGpu = false;
+
+program
+  .command('check')
+  .description('parse a .vgg file, check every shape, print layers, parameters and MACs')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model to check when the file defines several')
+  .option('--input <CxHxW>', "input shape, overriding the model's declared input")
+  .option('--json', 'print the summary as JSON')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    const { runCheck } = await import('./check.js');
+    runCheck(file, flags, stdout);
+  });
+
+program
+  .command('compile')
+  .description('emit the WGSL kernels and plan.json of a model, specialised for this GPU')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model to compile when the file defines several')
+  .option('--input <CxHxW>', "input shape, overriding the model's declared input")
+  .requiredOption('--out <dir>', 'directory for the .wgsl files and plan.json')
+  .option('--batch <n>', 'batch size the kernels are specialised on', '1')
+  .option('--no-fuse', 'turn every fusion pass off')
+  .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    usedGpu = true;
+    const { runCompile } = await import('./compile.js');
+    await runCompile(file, flags, stdout);
+  });
+
+program
+  .command('init')
+  .description('write initial weights for a model as safetensors (torchvision names)')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model when the file defines several')
+  .requiredOption('--out <file>', 'output .safetensors file')
+  .option('--seed <n>', 'random seed', '0')
+  .option('--scheme <name>', 'paper (normal, std 0.01), glorot or kaiming', 'paper')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    const { runInit } = await import('./init.js');
+    await runInit(file, flags, stdout);
+  });
+
+program
+  .command('run')
+  .description('run the forward pass on a batch of images from a .npy file')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model when the file defines several')
+  .requiredOption('--weights <file>', 'weights (.safetensors)')
+  .requiredOption('--input <file>', 'images, float32 N x C x H x W (.npy)')
+  .requiredOption('--out <file>', 'output .npy: N x classes logits')
+  .option('--probs', 'write soft-max posteriors instead of logits')
+  .option('--no-fuse', 'turn every fusion pass off')
+  .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    usedGpu = true;
+    const { runRun } = await import('./run.js');
+    await runRun(file, flags, stderr);
+  });
+
+function report(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // commander already printed its message (unknown option, missing argument, help).
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (e instanceof VggcError) {
+    let source: SourceFile | undefined;
+    if (currentFile) {
+      try {
+        source = readSource(currentFile);
+      } catch {
+        source = undefined;
+      }
+    }
+    process.stderr.write(formatDiagnostics(e.diagnostics, source) + '\n');
+    return 1;
+  }
+  const err = e as Error;
+  process.stderr.write(`vggc: internal error: ${err?.message ?? String(e)}\n`);
+  if (process.env.VGGC_DEBUG) process.stderr.write(`${err?.stack}\n`);
+  return 70;
+}
+
+try {
+  await program.parseAsync(process.argv);
+  process.exitCode = 0;
+} catch (e) {
+  process.exitCode = report(e);
+} finally {
+  if (usedGpu) {
+    const { releaseGpu } = await import('../runtime/device.js');
+    await releaseGpu();
+  }
+}
