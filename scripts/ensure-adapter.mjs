@@ -56,9 +56,13 @@ if (process.platform !== 'linux' || !isBookworm || !isRoot) {
 
 const sourcesFile = '/etc/apt/sources.list.d/vggc-bookworm-backports.sources';
 const hasBackports = () => {
-  const r = spawnSync('grep', ['-rqs', 'bookworm-backports', '/etc/apt/sources.list', '/etc/apt/sources.list.d'], {
-    stdio: 'ignore',
-  });
+  const r = spawnSync(
+    'grep',
+    ['-rqs', 'bookworm-backports', '/etc/apt/sources.list', '/etc/apt/sources.list.d'],
+    {
+      stdio: 'ignore',
+    },
+  );
   return r.status === 0;
 };
 const sh = (cmd, args) => {
@@ -89,7 +93,15 @@ if (!hasBackports()) {
   log(`added ${sourcesFile}`);
 }
 sh('apt-get', ['update', '-q']);
-sh('apt-get', ['install', '-y', '-q', '-t', 'bookworm-backports', 'libvulkan1', 'mesa-vulkan-drivers']);
+sh('apt-get', [
+  'install',
+  '-y',
+  '-q',
+  '-t',
+  'bookworm-backports',
+  'libvulkan1',
+  'mesa-vulkan-drivers',
+]);
 
 adapter = probe();
 if (!adapter) fail(`installed lavapipe, but Dawn still finds no adapter. ${howTo}`);
