@@ -1,0 +1,131 @@
+/**
+ * 2x2 max pooling, stride 2, PyTorch semantics: the output is floor(H/2) x floor(W/2), so an odd
+ * side drops its last row or column. NaN propagates as in PyTorch: a window holding a NaN yields
+ * NaN. WGSL's `max()` leaves NaN handling to the implementation (and WGSL lets compilers assume
+ * there are no NaNs, so `v != v` may be folded away), so the kernel tests the bits instead.
+ *
+ * Lavapipe's speed is set by loads (see /work/shared/lavapipe-notes.md): when W is a multiple of 4,
+ * each invocation reads one vec4 from each of its two input rows and writes two outputs as one
+ * vec2 (2 loads + 1 store for 2 outputs, against 8 + 2 in the scalar form); otherwise each
+ * invocation reads its 4 inputs as scalars and writes one output.
+ */
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+
+export interface MaxpoolSpec {
+  /** Batch size. */
+  readonly n: number;
+  /** Channels. */
+  readonly c: number;
+  /** Input height and width (at least 2 each). */
+  readonly h: number;
+  readonly w: number;
+}
+
+const WORKGROUP = 64;
+
+/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
+function foldGrid(count: number, maxPerDim: number): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const gy = Math.ceil(count / maxPerDim);
+  const gx = Math.ceil(count / gy);
+  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
+  return [gx, gy];
+}
+
+/** NaN-propagating max helpers, shared by both forms. */
+const NAN_MAX = `// max(a, b) that returns NaN when either operand is NaN (PyTorch semantics). The test is on
+// the bits: exponent all ones and a non-zero mantissa.
+fn is_nan4(v: vec4<f32>) -> vec4<bool> {
+  return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
+}
+fn nan_max4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  return select(max(a, b), a + b, is_nan4(a) | is_nan4(b));
+}`;
+
+export function maxpoolKernels(spec: MaxpoolSpec, target: TargetInfo): Kernel[] {
+  const { n, c, h, w } = spec;
+  for (const [k, v] of Object.entries({ n, c, h, w })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`maxpool: ${k} must be a positive integer`);
+  }
+  if (h < 2 || w < 2) throw new Error(`maxpool: input ${h}x${w} is smaller than the 2x2 window`);
+  const oh = Math.floor(h / 2);
+  const ow = Math.floor(w / 2);
+  const planes = n * c;
+  const vec = w % 4 === 0;
+  // Invocations: one per output pair (vec form) or per output (scalar form).
+  const perRow = vec ? ow / 2 : ow;
+  const invocations = planes * oh * perRow;
+  const [gx, gy] = foldGrid(
+    Math.ceil(invocations / WORKGROUP),
+    target.maxComputeWorkgroupsPerDimension,
+  );
+  const name = `maxpool2x2_c${c}_${h}x${w}_n${n}`;
+  const header = `// ${name}: 2x2 max pooling, stride 2 (PyTorch semantics: odd sides drop the last row/column;
+// a NaN in a window gives NaN).
+//   x: [${n}, ${c}, ${h}, ${w}]   y: [${n}, ${c}, ${oh}, ${ow}]   (NCHW, f32)
+//   Each invocation: ${vec ? 'two adjacent outputs from one vec4 per input row (W % 4 == 0)' : 'one output from four scalar loads'}.
+//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), ${invocations} invocations.`;
+  const consts = `const INVOCATIONS: u32 = ${invocations}u;
+const GX: u32 = ${gx}u;         // workgroups along x (the grid is folded into 2-D)
+const OH: u32 = ${oh}u;
+const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
+
+  const body = vec
+    ? `// x and y as vectors: an input row holds W / 4 = ${w / 4} vec4, an output row OW / 2 = ${ow / 2} vec2.
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec2<f32>>;
+
+${NAN_MAX}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
+  if (i >= INVOCATIONS) { return; }
+  let q = i % PER_ROW;             // output pair within the row
+  let row = i / PER_ROW;           // plane * OH + oy
+  let oy = row % OH;
+  let plane = row / OH;
+  let top = (plane * ${h}u + 2u * oy) * ${w / 4}u + q;  // vec4 index of x[plane, 2 oy, 4 q]
+  let a = x[top];
+  let b = x[top + ${w / 4}u];                           // the row below
+  let m = nan_max4(a, b);                                // column-wise max of the two rows
+  let l = nan_max4(m.xzxz, m.ywyw);                      // (max of cols 0,1; max of cols 2,3)
+  y[i] = l.xy;
+}
+`
+    : `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+
+${NAN_MAX}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
+  if (i >= INVOCATIONS) { return; }
+  let ox = i % PER_ROW;
+  let row = i / PER_ROW;           // plane * OH + oy
+  let oy = row % OH;
+  let plane = row / OH;
+  let top = (plane * ${h}u + 2u * oy) * ${w}u + 2u * ox;  // x[plane, 2 oy, 2 ox]
+  let v = vec4<f32>(x[top], x[top + 1u], x[top + ${w}u], x[top + ${w + 1}u]);
+  let m = nan_max4(v, v.zwxy);                            // rows combined
+  y[i] = nan_max4(m, m.yxwz).x;                           // columns combined
+}
+`;
+  return [
+    {
+      name,
+      code: `${header}\n\n${consts}\n\n${body}`,
+      entryPoint: 'main',
+      workgroupSize: [WORKGROUP, 1, 1],
+      dispatch: [gx, gy, 1],
+      bindings: [
+        { binding: 0, tensor: 'x', access: 'read' },
+        { binding: 1, tensor: 'y', access: 'read_write' },
+      ],
+      // Three comparisons per output.
+      flops: 3 * planes * oh * ow,
+      bytes: f32Bytes(planes * h * w + planes * oh * ow),
+    },
+  ];
+}

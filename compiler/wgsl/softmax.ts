@@ -1,0 +1,115 @@
+/**
+ * Soft-max over the class dimension, per sample, numerically stable:
+ *   y[n, i] = exp(x[n, i] - m) / sum_j exp(x[n, j] - m),   m = max_j x[n, j].
+ *
+ * One workgroup per sample. Each invocation walks a strided slice of the classes once, keeping a
+ * running (max, sum of exp(x - max)) pair ("online soft-max": the sum is rescaled by
+ * exp(old max - new max) whenever the max grows); the pairs are combined by a tree reduction in
+ * workgroup memory; a second pass writes the outputs. Two reads and one write per element.
+ */
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+
+export interface SoftmaxSpec {
+  /** Batch size. */
+  readonly n: number;
+  /** Classes per sample. */
+  readonly classes: number;
+}
+
+/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
+function foldGrid(count: number, maxPerDim: number): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const gy = Math.ceil(count / maxPerDim);
+  const gx = Math.ceil(count / gy);
+  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
+  return [gx, gy];
+}
+
+export function softmaxKernels(spec: SoftmaxSpec, target: TargetInfo): Kernel[] {
+  const { n, classes } = spec;
+  for (const [k, v] of Object.entries({ n, classes })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`softmax: ${k} must be a positive integer`);
+  }
+  // A power of two (for the tree), at most 64 and no wider than the classes need.
+  let wg = 1;
+  while (wg < Math.min(64, classes, target.maxComputeInvocationsPerWorkgroup)) wg *= 2;
+  if (wg > target.maxComputeInvocationsPerWorkgroup) wg /= 2;
+  const [gx, gy] = foldGrid(n, target.maxComputeWorkgroupsPerDimension);
+  const name = `softmax_${classes}_n${n}`;
+  const code = `// ${name}: numerically stable soft-max over the classes of each sample.
+//   y[n, i] = exp(x[n, i] - max_j x[n, j]) / sum_j exp(x[n, j] - max_j x[n, j])
+//   x, y: [${n}, ${classes}] (f32)
+//   One workgroup of ${wg} invocations per sample; each keeps a running (max, sum) over a strided
+//   slice of the classes, a tree reduction in workgroup memory combines them, a second pass writes.
+//   Dispatch (${gx}, ${gy}, 1).
+
+const N: u32 = ${n}u;
+const CLASSES: u32 = ${classes}u;
+const WG: u32 = ${wg}u;
+const GX: u32 = ${gx}u;
+// The most negative f32: an empty slice's max. Finite, so that combining two empty slices gives
+// exp(0) * 0 = 0 rather than exp(-inf + inf) = NaN.
+const LOWEST: f32 = -0x1.fffffep+127f;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+
+var<workgroup> wg_max: array<f32, ${wg}>;
+var<workgroup> wg_sum: array<f32, ${wg}>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let sn = wid.x + wid.y * GX;
+  if (sn >= N) { return; } // whole workgroups only: barriers stay in uniform control flow
+  let row = sn * CLASSES;
+
+  // Pass 1: running max and sum of exp(x - max) over this invocation's slice.
+  var m = LOWEST;
+  var s = 0.0;
+  for (var i = lid; i < CLASSES; i += WG) {
+    let v = x[row + i];
+    let m2 = max(m, v);
+    s = s * exp(m - m2) + exp(v - m2);
+    m = m2;
+  }
+  wg_max[lid] = m;
+  wg_sum[lid] = s;
+  workgroupBarrier();
+
+  // Tree reduction of the (max, sum) pairs.
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      let ma = wg_max[lid];
+      let mb = wg_max[lid + stride];
+      let mm = max(ma, mb);
+      wg_sum[lid] = wg_sum[lid] * exp(ma - mm) + wg_sum[lid + stride] * exp(mb - mm);
+      wg_max[lid] = mm;
+    }
+    workgroupBarrier();
+  }
+  let total_max = wg_max[0];
+  let inv_sum = 1.0 / wg_sum[0];
+
+  // Pass 2: normalised outputs.
+  for (var i = lid; i < CLASSES; i += WG) {
+    y[row + i] = exp(x[row + i] - total_max) * inv_sum;
+  }
+}
+`;
+  return [
+    {
+      name,
+      code,
+      entryPoint: 'main',
+      workgroupSize: [wg, 1, 1],
+      dispatch: [gx, gy, 1],
+      bindings: [
+        { binding: 0, tensor: 'x', access: 'read' },
+        { binding: 1, tensor: 'y', access: 'read_write' },
+      ],
+      // Per element: the running max and rescaled sum (~6), the output exp and product (~3).
+      flops: 9 * n * classes,
+      bytes: f32Bytes(2 * n * classes),
+    },
+  ];
+}

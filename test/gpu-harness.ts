@@ -1,0 +1,111 @@
+/**
+ * Test harness: runs a list of generated Kernels on the GPU and reads tensors back.
+ *
+ * Tensors are bound by name (`KernelBinding.tensor`), with the binding's optional byte range.
+ * A Float32Array is uploaded as is; a number allocates that many floats poisoned with NaN, so a
+ * kernel that leaves an output element unwritten fails its test. All kernels run in one submit,
+ * one compute pass each, in order; Dawn errors become failures through `checked()`.
+ */
+import type { Kernel } from '../compiler/wgsl/kernel.js';
+import { checked, type Gpu } from '../runtime/device.js';
+
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function pipelineFor(gpu: Gpu, k: Kernel): GPUComputePipeline {
+  let cache = pipelines.get(gpu.device);
+  if (!cache) pipelines.set(gpu.device, (cache = new Map()));
+  const key = `${k.entryPoint}\n${k.code}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = gpu.device.createComputePipeline({
+      layout: 'auto',
+      compute: {
+        module: gpu.device.createShaderModule({ code: k.code }),
+        entryPoint: k.entryPoint,
+      },
+    });
+    cache.set(key, p);
+  }
+  return p;
+}
+
+export async function runKernels(
+  gpu: Gpu,
+  kernels: readonly Kernel[],
+  tensors: Record<string, Float32Array | number>,
+  outputs: string[],
+): Promise<Record<string, Float32Array>> {
+  const { device } = gpu;
+  const errorsBefore = gpu.uncapturedErrors.length;
+  const buffers = new Map<string, GPUBuffer>();
+  const sizes = new Map<string, number>();
+  const readbacks = new Map<string, GPUBuffer>();
+  try {
+    const result = await checked(
+      gpu,
+      `kernels ${kernels.map((k) => k.name).join(', ')}`,
+      async () => {
+        for (const [name, t] of Object.entries(tensors)) {
+          const count = typeof t === 'number' ? t : t.length;
+          const size = Math.max(4, count * 4);
+          const buf = device.createBuffer({
+            size,
+            usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+          });
+          const data = typeof t === 'number' ? new Float32Array(count).fill(NaN) : t;
+          if (data.length > 0)
+            device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+          buffers.set(name, buf);
+          sizes.set(name, size);
+        }
+        const enc = device.createCommandEncoder();
+        for (const k of kernels) {
+          const pipeline = pipelineFor(gpu, k);
+          const entries: GPUBindGroupEntry[] = k.bindings.map((b) => {
+            const buffer = buffers.get(b.tensor);
+            if (!buffer)
+              throw new Error(`kernel ${k.name} binds tensor '${b.tensor}', which was not given`);
+            const offset = b.offsetBytes ?? 0;
+            const size = b.sizeBytes ?? sizes.get(b.tensor)! - offset;
+            return { binding: b.binding, resource: { buffer, offset, size } };
+          });
+          const bindGroup = device.createBindGroup({
+            layout: pipeline.getBindGroupLayout(0),
+            entries,
+          });
+          const pass = enc.beginComputePass();
+          pass.setPipeline(pipeline);
+          pass.setBindGroup(0, bindGroup);
+          pass.dispatchWorkgroups(k.dispatch[0], k.dispatch[1], k.dispatch[2]);
+          pass.end();
+        }
+        for (const name of outputs) {
+          const src = buffers.get(name);
+          if (!src) throw new Error(`output '${name}' is not among the tensors`);
+          const rb = device.createBuffer({
+            size: src.size,
+            usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+          });
+          enc.copyBufferToBuffer(src, 0, rb, 0, src.size);
+          readbacks.set(name, rb);
+        }
+        device.queue.submit([enc.finish()]);
+        const out: Record<string, Float32Array> = {};
+        for (const [name, rb] of readbacks) {
+          await rb.mapAsync(GPUMapMode.READ);
+          const t = tensors[name]!;
+          const count = typeof t === 'number' ? t : t.length;
+          out[name] = new Float32Array(rb.getMappedRange().slice(0, count * 4));
+          rb.unmap();
+        }
+        return out;
+      },
+    );
+    const errors = gpu.uncapturedErrors.slice(errorsBefore);
+    if (errors.length > 0) throw new Error(`GPU errors: ${errors.join('; ')}`);
+    return result;
+  } finally {
+    for (const b of buffers.values()) b.destroy();
+    for (const b of readbacks.values()) b.destroy();
+  }
+}
