@@ -42,7 +42,8 @@ export function selectModel(ast: FileAst, name?: string): ModelAst {
   const names = ast.models.map((m) => m.name);
   if (name === undefined) {
     if (ast.models.length === 1) return ast.models[0]!;
-    if (ast.models.length === 0) throw new VggcError(error(`${ast.file}: the file defines no model`));
+    if (ast.models.length === 0)
+      throw new VggcError(error(`${ast.file}: the file defines no model`));
     throw new VggcError(
       error(
         `${ast.file}: the file defines ${names.length} models (${names.join(', ')}): choose one with --model NAME`,
