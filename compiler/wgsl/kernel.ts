@@ -15,6 +15,8 @@ export interface TargetInfo {
   readonly minStorageBufferOffsetAlignment: number;
   /** WGSL subgroup built-ins (`enable subgroups;`) are available. */
   readonly subgroups: boolean;
+  /** The smallest subgroup the adapter may run (`adapter.info.subgroupMinSize`), when it says. */
+  readonly subgroupMinSize?: number;
   /** A CPU adapter (lavapipe): kernels pick the designs measured fastest there. */
   readonly software: boolean;
 }

@@ -1,0 +1,466 @@
+/**
+ * 2-D convolution, stride 1, "same" size: y = relu?(conv(x, w) + b), K x K with K in {1, 3}.
+ *
+ * x is `[N, CIN, H, W]` (NCHW), w is `[COUT, CIN, K, K]` (torch Conv2d layout), b is `[COUT]`,
+ * y is `[N, COUT, H, W]`: the tensors as they are, one kernel, no scratch. Every shape is a WGSL
+ * constant of the generated kernel.
+ *
+ * The design follows what sets the speed on lavapipe (/work/shared/lavapipe-notes.md and
+ * docs/conv-kernel.md): a storage-buffer load with a lane-varying address is a per-lane loop of
+ * bounds-checked scalar loads (~12 instructions per lane and float; a vec4 shares part of that
+ * cost over its 4 floats), while a multiply-add is 2 instructions for 8 lanes. So the kernel
+ * minimises floats loaded per lane per multiply-add:
+ *
+ * - each invocation owns a register tile of CO_TILE output channels x ROWS x COLS pixels
+ *   (CO_TILE * ROWS * COLS / 4 vec4 accumulators) and walks the input channels one at a time;
+ *   per input channel it loads its (ROWS + K - 1) x (COLS + K - 1) input window once, the tile's
+ *   own columns as aligned vec4s when W % 4 == 0 (x is then bound a second time, as vec4s);
+ * - the weights are the same for every lane of a workgroup: with subgroups, lane q of each group
+ *   of LANES lanes loads floats q, q + LANES, ... of the channel's K*K x CO_TILE weight block, and
+ *   `subgroupBroadcast` with a constant lane hands each weight to the whole subgroup; without
+ *   subgroups every lane loads the whole block itself (a broadcast from cache on a real GPU);
+ * - zero padding is done with masks (`select`) on the loads, so x needs no padded copy;
+ *   out-of-image addresses are left to WebGPU's bounds checks and their values masked to zero.
+ *
+ * Correctness never depends on the subgroup size: broadcasts read lanes 0..LANES-1 only, and the
+ * kernel checks `subgroup_size >= LANES` (it writes NaN otherwise, so a misuse fails loudly).
+ * LANES is min(8, subgroupMinSize) when the target states it, else 8 on a software adapter
+ * (lavapipe: 8) and 4, WebGPU's minimum subgroup size, elsewhere.
+ *
+ * Lavapipe compiles a pipeline with LLVM at its first dispatch, in time that grows faster than
+ * the unrolled step (CO_TILE x K x K x ROWS x COLS / 4 vec4 multiply-adds): ~4 s for the default
+ * 16 x 2 x 4 tile, ~10 s for 16 x 4 x 4, which runs ~24% faster (docs/conv-kernel.md).
+ */
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+
+export interface ConvSpec {
+  /** Batch size N. */
+  readonly n: number;
+  readonly cin: number;
+  readonly h: number;
+  readonly w: number;
+  readonly cout: number;
+  readonly kernel: 1 | 3;
+  /** Zero padding on every side: 1 for 3x3, 0 for 1x1 (the output keeps the input's size). */
+  readonly pad: number;
+  /** Apply ReLU after the bias. */
+  readonly relu: boolean;
+}
+
+/** A TargetInfo that may also state the adapter's smallest subgroup size. */
+/** Kept as an alias: `subgroupMinSize` now lives on TargetInfo itself. */
+export type ConvTarget = TargetInfo;
+
+/** Tile sizes and design switches; the defaults are the ones measured fastest on lavapipe. */
+export interface ConvTuning {
+  /** Output channels per invocation, a multiple of 4 up to 32 (default 16; 8 without subgroups). */
+  readonly coTile?: number;
+  /** Output rows per invocation, 1 to 4 (default 2). */
+  readonly rows?: number;
+  /** Output columns per invocation: 4 (default) or 8. */
+  readonly cols?: number;
+  /** Invocations per workgroup, a multiple of 8 (default: see defaultWorkgroupSize). */
+  readonly workgroupSize?: number;
+  /** Lanes that load the weights for their subgroup: 4 or 8. Needs subgroup size >= lanes. */
+  readonly lanes?: 4 | 8;
+  /** Use subgroupBroadcast when the target has subgroups (default true). */
+  readonly subgroups?: boolean;
+  /** Read the tile's own input columns as vec4s when W % 4 == 0 (default true). */
+  readonly vec4Input?: boolean;
+  /** Order of the unrolled multiply-adds: channel by channel (default) or pixel block by block. */
+  readonly order?: 'channels' | 'pixels';
+}
+
+/** A scratch tensor that the kernels of one convolution need besides x, w, b and y. */
+export interface ConvScratch {
+  readonly tensor: string;
+  readonly bytes: number;
+}
+
+/** Everything the kernel is specialised on, derived once from the spec, target and tuning. */
+interface Plan {
+  readonly spec: ConvSpec;
+  readonly K: number;
+  readonly P: number;
+  readonly KK: number;
+  readonly coTile: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly coBlocks: number;
+  readonly wg: number;
+  readonly lanes: number;
+  readonly subgroups: boolean;
+  readonly vec4Input: boolean;
+  readonly order: 'channels' | 'pixels';
+  /** Pixel tiles per row and per column of the image. */
+  readonly tilesX: number;
+  readonly tilesY: number;
+  readonly tiles: number;
+  readonly grid: readonly [number, number, number];
+}
+
+function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
+  const { n, cin, h, w, cout, kernel: K, pad: P } = spec;
+  for (const [k, v] of Object.entries({ n, cin, h, w, cout })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`conv: ${k} must be a positive integer`);
+  }
+  if (K !== 1 && K !== 3) throw new Error(`conv: kernel must be 1 or 3, got ${String(K)}`);
+  if (2 * P !== K - 1) throw new Error(`conv: a ${K}x${K} kernel needs pad ${(K - 1) / 2}`);
+  const subgroups = target.subgroups && (tuning.subgroups ?? true);
+  const lanes =
+    tuning.lanes ??
+    (target.subgroupMinSize !== undefined
+      ? target.subgroupMinSize >= 8
+        ? 8
+        : 4
+      : target.software
+        ? 8
+        : 4);
+  // Defaults (docs/conv-kernel.md): 16 output channels x 2 rows x 4 columns with subgroups, 8
+  // output channels without (every lane then loads all the weights itself).
+  const coTile = tuning.coTile ?? Math.min(subgroups ? 16 : 8, Math.ceil(cout / 4) * 4);
+  const cols = tuning.cols ?? 4;
+  const rows = tuning.rows ?? (h > 1 ? 2 : 1);
+  if (coTile % 4 !== 0 || coTile < 4 || coTile > 32) throw new Error('conv: bad coTile');
+  if (cols !== 4 && cols !== 8) throw new Error('conv: cols must be 4 or 8');
+  if (!Number.isInteger(rows) || rows < 1 || rows > 4) throw new Error('conv: rows must be 1..4');
+  const tilesX = Math.ceil(w / cols);
+  const tilesY = Math.ceil(h / rows);
+  const tiles = n * tilesY * tilesX;
+  const wg = Math.min(
+    tuning.workgroupSize ?? defaultWorkgroupSize(tiles, target.software),
+    target.maxComputeInvocationsPerWorkgroup,
+  );
+  if (wg % 8 !== 0) throw new Error('conv: workgroupSize must be a multiple of 8');
+  const coBlocks = Math.ceil(cout / coTile);
+  const groups = Math.ceil(tiles / wg);
+  const maxDim = target.maxComputeWorkgroupsPerDimension;
+  if (coBlocks > maxDim) throw new Error('conv: too many output channel blocks');
+  const gz = Math.ceil(groups / maxDim);
+  const gx = Math.ceil(groups / gz);
+  const largest = Math.max(
+    f32Bytes(n * cin * h * w),
+    f32Bytes(n * cout * h * w),
+    f32Bytes(cout * cin * K * K),
+  );
+  if (largest > target.maxStorageBufferBindingSize) {
+    throw new Error(
+      `conv: a tensor of ${largest} bytes exceeds maxStorageBufferBindingSize ` +
+        `(${target.maxStorageBufferBindingSize}); split the batch`,
+    );
+  }
+  return {
+    spec,
+    K,
+    P,
+    KK: K * K,
+    coTile,
+    rows,
+    cols,
+    coBlocks,
+    wg,
+    lanes,
+    subgroups,
+    vec4Input: tuning.vec4Input ?? true,
+    order: tuning.order ?? 'channels',
+    tilesX,
+    tilesY,
+    tiles,
+    grid: [gx, coBlocks, gz],
+  };
+}
+
+/**
+ * Invocations per workgroup, a multiple of 8 so that a subgroup of 8 or more has its first 8
+ * lanes. On a GPU: 64, or fewer when there are fewer tiles. On lavapipe (subgroups of 8, one
+ * workgroup at a time per thread, so small workgroups cost little): 8 x s invocations, s <= 8
+ * chosen to leave the fewest subgroups idle in the last workgroup (28 x 28: 13 subgroups of
+ * tiles, so s = 1 instead of 64 invocations with 30 idle: +22%).
+ */
+function defaultWorkgroupSize(tiles: number, software: boolean): number {
+  const subgroups = Math.ceil(tiles / 8);
+  if (!software) return Math.min(64, subgroups * 8);
+  let best = 1;
+  for (let s = 2; s <= 8; s++) {
+    const idle = (n: number): number => Math.ceil(subgroups / n) * n - subgroups;
+    if (idle(s) <= idle(best)) best = s;
+  }
+  return 8 * best;
+}
+
+/** Scratch tensors that `convKernels` binds besides x, w, b and y: none (one kernel). */
+export function convScratch(
+  spec: ConvSpec,
+  target: ConvTarget,
+  tuning: ConvTuning = {},
+): ConvScratch[] {
+  plan(spec, target, tuning); // validates
+  return [];
+}
+
+/** The kernels of one convolution, in dispatch order: one kernel binding x, w, b and y. */
+export function convKernels(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning = {}): Kernel[] {
+  return [convKernel(plan(spec, target, tuning))];
+}
+
+const range = (n: number): number[] => [...Array(n).keys()];
+
+function convKernel(p: Plan): Kernel {
+  const { n: N, cin: CIN, h: H, w: W, cout: COUT, relu } = p.spec;
+  const { K, P, KK, coTile: CO, rows: R, cols: C, lanes: LANES, wg: WG } = p;
+  const sg = p.subgroups;
+  const G = C / 4; // vec4 column groups per tile row
+  // Rows of x start on a 16-byte boundary: read the tile's own columns as vec4s through a
+  // second binding of x.
+  const xVec = W % 4 === 0 && p.vec4Input;
+  const xScalar = !xVec || K > 1; // halo columns (or everything) as scalars
+  const xvBinding = xScalar ? 4 : 0;
+  const WR = R + K - 1; // input window rows
+  const WC = C + K - 1; // input window columns
+  const BLOCK = KK * CO; // weights per input channel of the tile, laid out [tap][co]
+  const regs = Math.ceil(BLOCK / LANES); // weight floats each lane loads per input channel
+  const cos = range(CO);
+  const name = `conv${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}`;
+  const acc = (co: number, r: number, g: number): string => `acc${co}_${r}${g}`;
+
+  /** Weight of output channel co (tile-relative), tap t, for the current input channel. */
+  const weight = (co: number, t: number): string => {
+    const f = t * CO + co;
+    return sg ? `subgroupBroadcast(wr${Math.floor(f / LANES)}, ${f % LANES}u)` : `w${co}_${t}`;
+  };
+
+  const step: string[] = [];
+  if (sg) {
+    step.push(`// This lane's share of the channel's ${KK} x ${CO} weights (broadcast below).`);
+    for (const k of range(regs)) step.push(`let wr${k} = w[wo${k} + wci];`);
+  } else {
+    step.push(`// The channel's ${KK} x ${CO} weights.`);
+    for (const co of cos)
+      for (const t of range(KK)) step.push(`let w${co}_${t} = w[wrow${co} + wci + ${t}u];`);
+  }
+  step.push(
+    `// Input window: rows oy - ${P} .. oy + ${R - 1 + P}, columns x0 - ${P} .. x0 + ${C - 1 + P}; zero outside the image.`,
+  );
+  // Window column j is image column x0 - P + j. With vec4 rows, the tile's own columns
+  // (j = P .. P + C - 1) come as aligned vec4s and only the halo columns as scalars.
+  const inBody = (j: number): boolean => xVec && j >= P && j < P + C;
+  for (const r of range(WR)) {
+    if (xVec) {
+      for (const g of range(G)) {
+        const ok = `rok${r} && x0 + ${4 * g}u < W`;
+        step.push(`let v${r}_${g} = select(vec4<f32>(0.0), xv[xr${r} / 4u + ${g}u], ${ok});`);
+      }
+    }
+    for (const j of range(WC)) {
+      if (inBody(j)) continue;
+      const d = j - P;
+      const at = d < 0 ? `xr${r} - ${-d}u` : `xr${r} + ${d}u`;
+      step.push(`let i${r}_${j} = select(0.0, x[${at}], rok${r} && cok${j});`);
+    }
+  }
+  /** The input value at window row r, column j. */
+  const cell = (r: number, j: number): string =>
+    inBody(j) ? `v${r}_${Math.floor((j - P) / 4)}.${'xyzw'[(j - P) % 4]}` : `i${r}_${j}`;
+  const tapVector = (r: number, g: number, t: number): string => {
+    const ky = Math.floor(t / K);
+    const kx = t % K;
+    if (xVec && kx === P) return `v${r + ky}_${g}`; // the tile's own columns
+    return `vec4<f32>(${range(4)
+      .map((i) => cell(r + ky, 4 * g + i + kx))
+      .join(', ')})`;
+  };
+  const pixelBlocks = range(R).flatMap((r) => range(G).map((g) => [r, g] as const));
+  if (p.order === 'pixels') {
+    for (const [r, g] of pixelBlocks) {
+      step.push(`// ${CO} output channels x pixels (row ${r}, columns ${4 * g}..${4 * g + 3})`);
+      for (const t of range(KK)) step.push(`let t${r}${g}_${t} = ${tapVector(r, g, t)};`);
+      for (const co of cos) {
+        const terms = range(KK).map((t) => `${weight(co, t)} * t${r}${g}_${t}`);
+        step.push(`${acc(co, r, g)} += ${terms.join('\n    + ')};`);
+      }
+    }
+  } else {
+    step.push(
+      `// The 4-pixel vector of each tap, for each row and group of 4 columns of the tile.`,
+    );
+    for (const [r, g] of pixelBlocks)
+      for (const t of range(KK)) step.push(`let t${r}${g}_${t} = ${tapVector(r, g, t)};`);
+    for (const co of cos) {
+      step.push(
+        `// Output channel co0 + ${co}: its ${KK} weights, then its ${R * G} accumulators.`,
+      );
+      if (sg) for (const t of range(KK)) step.push(`let w${co}_${t} = ${weight(co, t)};`);
+      for (const [r, g] of pixelBlocks) {
+        const terms = range(KK).map((t) => `w${co}_${t} * t${r}${g}_${t}`);
+        step.push(`${acc(co, r, g)} += ${terms.join('\n    + ')};`);
+      }
+    }
+  }
+
+  const setup: string[] = [];
+  if (sg) {
+    setup.push(
+      `// Lane q of each group of LANES loads weight floats f = q, q + LANES, ... of every input`,
+      `// channel's block [tap][co]: tap f / CO_TILE, channel co0 + f % CO_TILE (clamped to the`,
+      `// block and to COUT; such floats are never broadcast or their results never stored).`,
+      `let q = sid % LANES;`,
+      ...range(regs).map((k) => `let wo${k} = weightOffset(co0, ${k * LANES}u + q);`),
+    );
+  } else {
+    setup.push(
+      `// First weight of each output channel of the tile (clamped to COUT; results unused).`,
+      ...cos.map((co) => `let wrow${co} = min(co0 + ${co}u, COUT - 1u) * CIN * KK;`),
+    );
+  }
+  setup.push(
+    `// Window rows and columns: offsets into a channel plane, and whether they are inside.`,
+    ...range(WR).flatMap((r) => [
+      `let iy${r} = i32(oy) ${r - P < 0 ? '-' : '+'} ${Math.abs(r - P)};`,
+      `let rok${r} = iy${r} >= 0 && iy${r} < i32(H);`,
+    ]),
+    ...range(WC).flatMap((j) => [
+      `let ix${j} = i32(x0) ${j - P < 0 ? '-' : '+'} ${Math.abs(j - P)};`,
+      `let cok${j} = ix${j} >= 0 && ix${j} < i32(W);`,
+    ]),
+  );
+  const loopSetup = range(WR).map(
+    (r) => `let xr${r} = xo + u32(iy${r} * i32(W) + i32(x0)); // row ${r} of the window, column x0`,
+  );
+
+  const act = (e: string): string => (relu ? `max(${e}, vec4<f32>(0.0))` : e);
+  const stores = cos.flatMap((co) =>
+    range(R).flatMap((r) =>
+      range(G).map(
+        (g) => `store(n, co0 + ${co}u, oy + ${r}u, x0 + ${4 * g}u, ${acc(co, r, g)}, ok);`,
+      ),
+    ),
+  );
+
+  const header = `// ${name}: ${K}x${K} convolution, stride 1, pad ${P}, + bias${relu ? ' + ReLU' : ''}.
+//   y[n, co, oy, ox] = ${relu ? 'max(0, ' : ''}b[co] + sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + ky - ${P}, ox + kx - ${P}]${relu ? ')' : ''}
+//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   b: [${COUT}]   y: [${N}, ${COUT}, ${H}, ${W}]
+//   Each invocation: ${CO} output channels x ${R} row${R > 1 ? 's' : ''} x ${C} columns (${CO * R * G} vec4 accumulators);
+//   per input channel it loads its ${WR} x ${WC} input window (${
+    xVec
+      ? `per row ${G} vec4${G > 1 ? 's' : ''} through 'xv'${K > 1 ? ' + 2 scalars' : ''}`
+      : 'scalar loads'
+  }, masked: zero outside the image)
+//   and does ${CO * R * G * KK} vec4 multiply-adds (unrolled).
+//   Weights: ${
+    sg
+      ? `each lane of a group of ${LANES} loads ${regs} of the channel's ${BLOCK}, shared by subgroupBroadcast from lanes 0..${LANES - 1};\n//   needs subgroup size >= ${LANES} (checked: writes NaN otherwise)`
+      : `every lane loads the channel's ${BLOCK} itself (no subgroups)`
+  }.
+//   Workgroup size ${WG}, all in one block of output channels; dispatch (${p.grid.join(', ')}) =
+//   ${p.tiles} pixel tiles (N x ceil(H / ${R}) x ceil(W / ${C})) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
+
+  const code = `${header}
+${sg ? 'enable subgroups;\n' : ''}
+const CIN: u32 = ${CIN}u;
+const H: u32 = ${H}u;
+const W: u32 = ${W}u;
+const COUT: u32 = ${COUT}u;
+const KK: u32 = ${KK}u;                 // taps per filter
+const CO_TILE: u32 = ${CO}u;           // output channels per invocation
+const TILES_X: u32 = ${p.tilesX}u;           // pixel tiles per image row, ceil(W / ${C})
+const TILES_Y: u32 = ${p.tilesY}u;           // pixel tiles per image column, ceil(H / ${R})
+const TILES: u32 = ${p.tiles}u;          // pixel tiles in the batch
+const GX: u32 = ${p.grid[0]}u;${sg ? `\nconst LANES: u32 = ${LANES}u;            // lanes that load the weights of a subgroup` : ''}
+
+${xScalar ? '@group(0) @binding(0) var<storage, read> x: array<f32>;\n' : ''}@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;${
+    xVec
+      ? `\n@group(0) @binding(${xvBinding}) var<storage, read> xv: array<vec4<f32>>; // x as vec4s`
+      : ''
+  }
+${
+  sg
+    ? `
+// Offset in w, for input channel 0, of float f (0 <= f < KK * CO_TILE) of the weight block
+// [tap][co] of the tile whose first output channel is co0.
+fn weightOffset(co0: u32, f: u32) -> u32 {
+  let fc = min(f, KK * CO_TILE - 1u);
+  return min(co0 + fc % CO_TILE, COUT - 1u) * CIN * KK + fc / CO_TILE;
+}
+`
+    : ''
+}
+// Adds the bias, applies the activation and stores 4 pixels (row oy, columns ox..ox + 3) of
+// output channel co of image n, skipping what lies outside y.
+fn store(n: u32, co: u32, oy: u32, ox: u32, acc: vec4<f32>, ok: bool) {
+  if (!ok || co >= COUT || oy >= H) { return; }
+  let v = ${act('acc + b[co]')};
+  let at = ((n * COUT + co) * H + oy) * W + ox;
+  for (var i = 0u; i < 4u; i++) {
+    if (ox + i < W) { y[at + i] = v[i]; }
+  }
+}
+
+@compute @workgroup_size(${WG})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,${sg ? '\n  @builtin(subgroup_invocation_id) sid: u32,\n  @builtin(subgroup_size) sgsize: u32,' : ''}
+) {
+  // Pixel tile of this invocation; tiles past the end are clamped for loading (every lane
+  // takes part in the broadcasts) and not stored.
+  let gid = (wid.z * GX + wid.x) * ${WG}u + lid;
+  let t = min(gid, TILES - 1u);
+  let n = t / (TILES_Y * TILES_X);
+  let oy = (t / TILES_X) % TILES_Y * ${R}u;
+  let x0 = t % TILES_X * ${C}u;
+  let co0 = wid.y * CO_TILE;
+${indent(setup, 2)}
+${cos
+  .flatMap((co) =>
+    range(R).flatMap((r) => range(G).map((g) => `  var ${acc(co, r, g)} = vec4<f32>(0.0);`)),
+  )
+  .join('\n')}
+  var xo = n * CIN * H * W; // input channel ci of image n
+  var wci = 0u;             // weights of input channel ci: ci * KK
+  for (var ci = 0u; ci < CIN; ci++) {
+${indent(loopSetup, 4)}
+${indent(step, 4)}
+    xo += H * W;
+    wci += KK;
+  }
+${
+  sg
+    ? `  // A subgroup smaller than LANES would have broadcast from missing lanes: fail loudly.
+  let ok = gid < TILES && sgsize >= LANES;
+  if (gid < TILES && sgsize < LANES) {
+    let nan = bitcast<f32>(0x7fc00000u + min(sgsize, 0u));
+    for (var co = co0; co < min(co0 + CO_TILE, COUT); co++) {
+      for (var r = oy; r < min(oy + ${R}u, H); r++) {
+        for (var ox = x0; ox < min(x0 + ${C}u, W); ox++) { y[((n * COUT + co) * H + r) * W + ox] = nan; }
+      }
+    }
+  }`
+    : `  let ok = gid < TILES;`
+}
+${indent(stores, 2)}
+}
+`;
+
+  const bindings: KernelBinding[] = [
+    ...(xScalar ? [{ binding: 0, tensor: 'x', access: 'read' } as const] : []),
+    { binding: 1, tensor: 'w', access: 'read' },
+    { binding: 2, tensor: 'b', access: 'read' },
+    { binding: 3, tensor: 'y', access: 'read_write' },
+    ...(xVec ? [{ binding: xvBinding, tensor: 'x', access: 'read' } as const] : []),
+  ];
+  return {
+    name,
+    code,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    dispatch: p.grid,
+    bindings,
+    flops: 2 * N * COUT * H * W * CIN * KK,
+    bytes: f32Bytes(N * CIN * H * W + COUT * CIN * KK + COUT + N * COUT * H * W),
+  };
+}
+
+function indent(lines: string[], by: number): string {
+  return lines.map((l) => l.replace(/^/gm, ' '.repeat(by))).join('\n');
+}
