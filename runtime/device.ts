@@ -37,6 +37,8 @@ export interface Gpu {
   readonly features: ReadonlySet<string>;
   /** Whether WGSL `subgroupBroadcast` and friends may be used. */
   readonly subgroups: boolean;
+  /** The adapter's smallest subgroup size, when it reports one. */
+  readonly subgroupMinSize?: number;
   /** Errors reported by Dawn outside any error scope (validation, out-of-memory), oldest first. */
   readonly uncapturedErrors: string[];
 }
@@ -113,6 +115,7 @@ async function openGpu(): Promise<Gpu> {
     limits: device.limits,
     features: new Set(requiredFeatures),
     subgroups: device.features.has('subgroups'),
+    ...(info.subgroupMinSize ? { subgroupMinSize: info.subgroupMinSize } : {}),
     uncapturedErrors,
   };
 }
@@ -166,6 +169,7 @@ export function targetOf(g: Gpu): TargetInfo {
     maxComputeWorkgroupStorageSize: g.limits.maxComputeWorkgroupStorageSize,
     minStorageBufferOffsetAlignment: g.limits.minStorageBufferOffsetAlignment,
     subgroups: g.subgroups,
+    ...(g.subgroupMinSize ? { subgroupMinSize: g.subgroupMinSize } : {}),
     software: g.adapter.software,
   };
 }

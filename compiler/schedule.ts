@@ -1,0 +1,229 @@
+/**
+ * Scheduling: a typed, optimised Graph -> KernelPlan, the list of dispatches the runtime encodes
+ * into one command buffer, the tensors they bind, and the memory plan for the activations.
+ *
+ * Every graph node becomes the kernels its WGSL generator returns for the node's constant shapes
+ * (fused steps travel in the node's epilogue). Kernel tensor roles ('x', 'y', 'w', 'b', scratch)
+ * are mapped to plan tensors: activations `act<id>`, the batch `input`, parameters by their
+ * torchvision names (`features.0.weight`).
+ */
+import { VggcError, error } from '../dsl/diagnostics.js';
+import type { Shape, TypedNode } from './ir.js';
+import { describe } from './lower.js';
+import { planMemory, type Lifetime, type MemoryPlan } from './memory.js';
+import { paramNames } from './params.js';
+import type { TypedGraph } from './shapes.js';
+import { convKernels, convScratch } from './wgsl/conv.js';
+import { fcKernels } from './wgsl/fc.js';
+import type { Kernel, TargetInfo } from './wgsl/kernel.js';
+import { lrnKernels } from './wgsl/lrn.js';
+import { maxpoolKernels } from './wgsl/maxpool.js';
+import { reluKernels } from './wgsl/relu.js';
+import { softmaxKernels } from './wgsl/softmax.js';
+
+export type TensorKind = 'input' | 'activation' | 'param' | 'scratch';
+
+export interface PlanTensor {
+  readonly name: string;
+  readonly kind: TensorKind;
+  /** `[N, C, H, W]` for activations, the torch shape for parameters, `[floats]` for scratch. */
+  readonly shape: readonly number[];
+  readonly bytes: number;
+}
+
+export interface PlanStep {
+  readonly kernel: Kernel;
+  /** Graph nodes this dispatch computes (one, or several once fused). */
+  readonly node: number;
+  /** The layer in the paper's notation plus its epilogue: `conv3-64+relu`. */
+  readonly label: string;
+  /** Kernel tensor role -> plan tensor name. */
+  readonly bind: Readonly<Record<string, string>>;
+}
+
+export interface KernelPlan {
+  readonly model: string;
+  readonly batch: number;
+  readonly input: Shape;
+  readonly tensors: readonly PlanTensor[];
+  readonly steps: readonly PlanStep[];
+  /** Plan tensor holding the network's output, `[N, C, H, W]`. */
+  readonly output: string;
+  readonly outputShape: Shape;
+  readonly memory: MemoryPlan;
+  readonly paramBytes: number;
+}
+
+export interface ScheduleOptions {
+  readonly batch: number;
+  readonly target: TargetInfo;
+}
+
+export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPlan {
+  const { batch: n, target } = options;
+  const names = paramNames(graph);
+  const tensors = new Map<string, PlanTensor>();
+  const steps: PlanStep[] = [];
+  const byId = new Map(graph.nodes.map((node) => [node.id, node]));
+  const actName = new Map<number, string>();
+
+  const addTensor = (t: PlanTensor) => {
+    if (t.bytes > target.maxStorageBufferBindingSize && t.kind !== 'param') {
+      throw new VggcError(
+        error(
+          `tensor ${t.name} [${t.shape.join(', ')}] needs ${mib(t.bytes)} MiB, over this adapter's ` +
+            `${mib(target.maxStorageBufferBindingSize)} MiB storage binding limit: use a smaller batch`,
+        ),
+      );
+    }
+    tensors.set(t.name, t);
+  };
+  const activation = (node: TypedNode): string => {
+    const name = node.op.op === 'input' ? 'input' : `act${node.id}`;
+    const shape = [n, ...node.out];
+    addTensor({
+      name,
+      kind: node.op.op === 'input' ? 'input' : 'activation',
+      shape,
+      bytes: 4 * prod(shape),
+    });
+    actName.set(node.id, name);
+    return name;
+  };
+
+  for (const node of graph.nodes) {
+    if (node.op.op === 'input') {
+      activation(node);
+      continue;
+    }
+    const src = byId.get(node.inputs[0]!);
+    if (!src) throw new Error(`internal: node ${node.id} reads a missing node`);
+    const x = actName.get(src.id)!;
+    const [c, h, w] = src.out;
+    const y = activation(node);
+    const bind: Record<string, string> = { x, y };
+    const op = node.op;
+    let kernels: Kernel[];
+    const relu = 'epilogue' in op && op.epilogue.some((s) => s.kind === 'relu');
+    switch (op.op) {
+      case 'conv': {
+        const spec = {
+          n,
+          cin: c,
+          h,
+          w,
+          cout: op.cout,
+          kernel: op.kernel as 1 | 3,
+          pad: op.pad,
+          relu,
+        };
+        kernels = convKernels(spec, target);
+        for (const s of convScratch(spec, target)) {
+          const name = `scratch${node.id}.${s.tensor}`;
+          addTensor({ name, kind: 'scratch', shape: [s.bytes / 4], bytes: s.bytes });
+          bind[s.tensor] = name;
+        }
+        break;
+      }
+      case 'fc':
+        kernels = fcKernels({ n, inFeatures: c * h * w, outFeatures: op.units, relu }, target);
+        break;
+      case 'relu':
+        kernels = reluKernels({ count: n * c * h * w }, target);
+        break;
+      case 'maxpool':
+        kernels = maxpoolKernels({ n, c, h, w }, target);
+        break;
+      case 'lrn':
+        kernels = lrnKernels(
+          { n, c, h, w, size: op.n, alpha: op.alpha, beta: op.beta, k: op.k },
+          target,
+        );
+        break;
+      case 'softmax':
+        kernels = softmaxKernels({ n, classes: c * h * w }, target);
+        break;
+      case 'dropout':
+        throw new Error('internal: dropout reached the scheduler (run the inference passes first)');
+    }
+    const params = names.get(node.id);
+    if (params) {
+      bind.w = params.weight.name;
+      bind.b = params.bias.name;
+      for (const p of [params.weight, params.bias]) {
+        tensors.set(p.name, {
+          name: p.name,
+          kind: 'param',
+          shape: p.shape,
+          bytes: 4 * prod(p.shape),
+        });
+      }
+    }
+    const label =
+      describe(op) + ('epilogue' in op ? op.epilogue.map((s) => `+${s.kind}`).join('') : '');
+    for (const kernel of kernels) steps.push({ kernel, node: node.id, label, bind });
+  }
+
+  const last = graph.nodes.at(-1)!;
+  const output = actName.get(last.id)!;
+  const memory = planMemory(lifetimes(steps, tensors, output));
+  const paramBytes = [...tensors.values()]
+    .filter((t) => t.kind === 'param')
+    .reduce((s, t) => s + t.bytes, 0);
+  return {
+    model: graph.name,
+    batch: n,
+    input: graph.nodes[0]!.out,
+    tensors: [...tensors.values()],
+    steps,
+    output,
+    outputShape: last.out,
+    memory,
+    paramBytes,
+  };
+}
+
+/** First write and last read of every activation, input and scratch tensor. */
+function lifetimes(
+  steps: readonly PlanStep[],
+  tensors: Map<string, PlanTensor>,
+  output: string,
+): Lifetime[] {
+  const first = new Map<string, number>([['input', -1]]);
+  const last = new Map<string, number>([[output, Infinity]]);
+  steps.forEach((step, i) => {
+    for (const b of step.kernel.bindings) {
+      const name = step.bind[b.tensor];
+      if (!name)
+        throw new Error(`internal: ${step.kernel.name} binds '${b.tensor}', which the plan lacks`);
+      if (tensors.get(name)?.kind === 'param') continue;
+      if (!first.has(name)) first.set(name, i);
+      if (last.get(name) !== Infinity) last.set(name, Math.max(last.get(name) ?? i, i));
+    }
+  });
+  return [...first].map(([tensor, f]) => ({
+    tensor,
+    bytes: tensors.get(tensor)!.bytes,
+    first: f,
+    last: last.get(tensor) ?? f,
+  }));
+}
+
+const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+
+/** Count of dispatches, and what they compute, for reports. */
+export function planStats(plan: KernelPlan): {
+  dispatches: number;
+  kernels: number;
+  flops: number;
+  bytes: number;
+} {
+  const kernels = new Set(plan.steps.map((s) => s.kernel.code)).size;
+  return {
+    dispatches: plan.steps.length,
+    kernels,
+    flops: plan.steps.reduce((s, st) => s + st.kernel.flops, 0),
+    bytes: plan.steps.reduce((s, st) => s + st.kernel.bytes, 0),
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * Runs a KernelPlan on the GPU: parameter buffers uploaded once, activation buffers from the
+ * memory plan, pipelines compiled once per distinct kernel and cached per device, and a whole
+ * forward pass encoded into one compute pass of one command buffer.
+ */
+import { VggcError, error } from '../dsl/diagnostics.js';
+import type { KernelPlan } from '../compiler/schedule.js';
+import { checked, type Gpu } from './device.js';
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/** Compiles (or finds) the pipeline for one WGSL module. */
+export function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComputePipeline {
+  let cache = pipelineCache.get(gpu.device);
+  if (!cache) pipelineCache.set(gpu.device, (cache = new Map()));
+  const key = `${entryPoint}\n${code}`;
+  let p = cache.get(key);
+  if (!p) {
+    const module = gpu.device.createShaderModule({ code });
+    p = gpu.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
+    cache.set(key, p);
+  }
+  return p;
+}
+
+export interface Executable {
+  readonly plan: KernelPlan;
+  /** Runs the plan on one batch, `[N, C, H, W]` flattened; returns the output, flattened. */
+  run(input: Float32Array): Promise<Float32Array>;
+  /** Frees the GPU buffers. */
+  destroy(): void;
+}
+
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+/**
+ * Uploads `weights` (by torchvision name) and prepares every dispatch of `plan`. A missing weight
+ * or one of the wrong size is a VggcError naming it.
+ */
+export async function prepare(
+  gpu: Gpu,
+  plan: KernelPlan,
+  weights: ReadonlyMap<string, Float32Array>,
+): Promise<Executable> {
+  const { device } = gpu;
+  const owned: GPUBuffer[] = [];
+  const buffers = new Map<string, GPUBuffer>();
+  let lost: string | undefined;
+  void device.lost.then((info) => {
+    lost = info.message || info.reason || 'device lost';
+  });
+
+  const bindGroups = await checked(gpu, `preparing ${plan.model}`, () => {
+    const pool = plan.memory.buffers.map((bytes) => {
+      const b = device.createBuffer({ size: Math.max(16, align(bytes, 16)), usage: STORAGE() });
+      owned.push(b);
+      return b;
+    });
+    for (const t of plan.tensors) {
+      if (t.kind === 'param') {
+        const data = weights.get(t.name);
+        if (!data) throw new VggcError(error(`no weights for tensor '${t.name}'`));
+        if (data.length * 4 !== t.bytes) {
+          throw new VggcError(
+            error(`tensor '${t.name}' holds ${data.length} values, the model needs ${t.bytes / 4}`),
+          );
+        }
+        const b = device.createBuffer({ size: Math.max(16, align(t.bytes, 16)), usage: STORAGE() });
+        writeLarge(device, b, data);
+        owned.push(b);
+        buffers.set(t.name, b);
+      } else {
+        const index = plan.memory.assignment.get(t.name);
+        if (index === undefined) throw new Error(`internal: tensor ${t.name} has no buffer`);
+        buffers.set(t.name, pool[index]!);
+      }
+    }
+    const tensorBytes = new Map(plan.tensors.map((t) => [t.name, t.bytes]));
+    return plan.steps.map((step) => {
+      const pipeline = pipelineFor(gpu, step.kernel.code, step.kernel.entryPoint);
+      const entries = step.kernel.bindings.map((b) => {
+        const name = step.bind[b.tensor]!;
+        const offset = b.offsetBytes ?? 0;
+        const size = b.sizeBytes ?? tensorBytes.get(name)! - offset;
+        return { binding: b.binding, resource: { buffer: buffers.get(name)!, offset, size } };
+      });
+      return {
+        pipeline,
+        group: device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
+      };
+    });
+  });
+
+  const inputBuffer = buffers.get('input')!;
+  const outputBytes = plan.tensors.find((t) => t.name === plan.output)!.bytes;
+  const readback = device.createBuffer({
+    size: align(outputBytes, 16),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  owned.push(readback);
+  const inputFloats = plan.batch * plan.input[0] * plan.input[1] * plan.input[2];
+  // Shortest run seen so far, not counting the first (which includes lavapipe's shader compiles).
+  let bestMs = Infinity;
+  let runs = 0;
+
+  return {
+    plan,
+    async run(input) {
+      if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
+      if (input.length !== inputFloats) {
+        throw new Error(
+          `internal: input holds ${input.length} floats, the plan takes ${inputFloats}`,
+        );
+      }
+      const started = performance.now();
+      const out = await checked(gpu, `running ${plan.model}`, async () => {
+        device.queue.writeBuffer(inputBuffer, 0, input.buffer, input.byteOffset, input.byteLength);
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        for (const [i, step] of plan.steps.entries()) {
+          const { pipeline, group } = bindGroups[i]!;
+          pass.setPipeline(pipeline);
+          pass.setBindGroup(0, group);
+          const [x, y, z] = step.kernel.dispatch;
+          pass.dispatchWorkgroups(x, y, z);
+        }
+        pass.end();
+        enc.copyBufferToBuffer(buffers.get(plan.output)!, 0, readback, 0, outputBytes);
+        device.queue.submit([enc.finish()]);
+        // Dawn busy-polls the JS thread while a promise is pending, which takes a core from a
+        // software adapter: sleep through most of the expected GPU time first.
+        if (bestMs > 5 && bestMs < Infinity) {
+          await new Promise((r) => setTimeout(r, bestMs * 0.8));
+        }
+        await readback.mapAsync(GPUMapMode.READ);
+        const result = new Float32Array(readback.getMappedRange(0, outputBytes).slice(0));
+        readback.unmap();
+        return result;
+      });
+      if (runs++ > 0) bestMs = Math.min(bestMs, performance.now() - started);
+      if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
+      return out;
+    },
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}
+
+const align = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/** writeBuffer in slices, so a 392 MiB tensor does not need one huge staging copy. */
+function writeLarge(device: GPUDevice, buffer: GPUBuffer, data: Float32Array): void {
+  const slice = 16 * 2 ** 20;
+  for (let off = 0; off < data.byteLength; off += slice) {
+    const len = Math.min(slice, data.byteLength - off);
+    device.queue.writeBuffer(buffer, off, data.buffer, data.byteOffset + off, len);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Forward inference over a batch of any size: the plan is compiled for a batch that fits the
+ * adapter's binding limit, and the images go through it in slices of that size.
+ */
+import { compileInference } from '../compiler/compile.js';
+import { numel } from '../compiler/ir.js';
+import type { FuseOption } from '../compiler/passes/index.js';
+import type { OutputKind } from '../compiler/passes/output-head.js';
+import type { TypedGraph } from '../compiler/shapes.js';
+import { acquireGpu, targetOf, type Gpu } from './device.js';
+import { prepare, type Executable } from './executor.js';
+
+export interface InferOptions {
+  readonly fuse?: FuseOption;
+  readonly output?: OutputKind;
+  /** Largest batch compiled at once (default 32). */
+  readonly maxBatch?: number;
+  readonly gpu?: Gpu;
+}
+
+/** The largest batch whose every activation fits one storage binding of this adapter. */
+export function fittingBatch(graph: TypedGraph, maxBinding: number, cap: number): number {
+  const largest = Math.max(...graph.nodes.map((n) => numel(n.out) * 4));
+  return Math.max(1, Math.min(cap, Math.floor(maxBinding / largest)));
+}
+
+export interface Inference {
+  /** Output per image, `[C, H, W]` (`[classes, 1, 1]` for a classifier). */
+  readonly outShape: readonly number[];
+  readonly batch: number;
+  /** Runs `count` images (`x` holds count x C x H x W floats) and returns count x outputs. */
+  run(x: Float32Array, count: number, onProgress?: (done: number) => void): Promise<Float32Array>;
+  destroy(): void;
+}
+
+export async function createInference(
+  graph: TypedGraph,
+  weights: ReadonlyMap<string, Float32Array>,
+  options: InferOptions = {},
+): Promise<Inference> {
+  const gpu = options.gpu ?? (await acquireGpu());
+  const target = targetOf(gpu);
+  const batch = fittingBatch(graph, target.maxStorageBufferBindingSize, options.maxBatch ?? 32);
+  const compiled = new Map<number, Executable>();
+  const executable = async (n: number) => {
+    let e = compiled.get(n);
+    if (!e) {
+      const plan = compileInference(graph, {
+        target,
+        batch: n,
+        fuse: options.fuse ?? true,
+        output: options.output ?? 'logits',
+      });
+      e = await prepare(gpu, plan, weights);
+      compiled.set(n, e);
+    }
+    return e;
+  };
+  const first = await executable(batch);
+  const outShape = [...first.plan.outputShape];
+  const inPer = numel(graph.nodes[0]!.out);
+  const outPer = numel(first.plan.outputShape);
+  return {
+    outShape,
+    batch,
+    async run(x, count, onProgress) {
+      const y = new Float32Array(count * outPer);
+      for (let i = 0; i < count; i += batch) {
+        const n = Math.min(batch, count - i);
+        const exe = await executable(n);
+        const out = await exe.run(x.subarray(i * inPer, (i + n) * inPer));
+        y.set(out, i * outPer);
+        onProgress?.(i + n);
+      }
+      return y;
+    },
+    destroy() {
+      for (const e of compiled.values()) e.destroy();
+    },
+  };
+}

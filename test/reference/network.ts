@@ -1,0 +1,76 @@
+/**
+ * Float64 CPU reference of a whole network: walks the lowered Graph (as written, before any pass)
+ * and applies each op's reference. Dropout is the identity (inference).
+ */
+import type { TypedGraph } from '../../compiler/shapes.js';
+import { paramNames } from '../../compiler/params.js';
+import { conv2dRef } from './conv.js';
+import { fcRef } from './fc.js';
+import { lrnRef } from './lrn.js';
+import { maxpoolRef } from './maxpool.js';
+import { softmaxRef } from './softmax.js';
+
+export function networkRef(
+  graph: TypedGraph,
+  weights: ReadonlyMap<string, Float32Array>,
+  x: Float32Array,
+  n: number,
+): Float64Array {
+  const names = paramNames(graph);
+  const values = new Map<number, Float64Array>();
+  const f64 = (a: Float32Array) => Float64Array.from(a);
+  for (const node of graph.nodes) {
+    const op = node.op;
+    if (op.op === 'input') {
+      values.set(node.id, f64(x));
+      continue;
+    }
+    const src = graph.nodes.find((m) => m.id === node.inputs[0])!;
+    const a = values.get(src.id)!;
+    const [c, h, w] = src.out;
+    let y: Float64Array;
+    switch (op.op) {
+      case 'conv': {
+        const p = names.get(node.id)!;
+        y = conv2dRef(a, f64(weights.get(p.weight.name)!), f64(weights.get(p.bias.name)!), {
+          n,
+          cin: c,
+          h,
+          w,
+          cout: op.cout,
+          kernel: op.kernel as 1 | 3,
+          pad: op.pad,
+          relu: false,
+        });
+        break;
+      }
+      case 'fc': {
+        const p = names.get(node.id)!;
+        y = fcRef(a, weights.get(p.weight.name)!, weights.get(p.bias.name)!, {
+          n,
+          inFeatures: c * h * w,
+          outFeatures: op.units,
+          relu: false,
+        });
+        break;
+      }
+      case 'relu':
+        y = a.map((v) => Math.max(v, 0));
+        break;
+      case 'maxpool':
+        y = maxpoolRef(a, { n, c, h, w });
+        break;
+      case 'lrn':
+        y = lrnRef(a, { n, c, h, w, size: op.n, alpha: op.alpha, beta: op.beta, k: op.k });
+        break;
+      case 'softmax':
+        y = softmaxRef(a, { n, classes: c * h * w });
+        break;
+      case 'dropout':
+        y = a;
+        break;
+    }
+    values.set(node.id, y);
+  }
+  return values.get(graph.nodes.at(-1)!.id)!;
+}
