@@ -7,8 +7,25 @@ export * from './dsl/diagnostics.js';
 export type * from './dsl/ast.js';
 export { parse } from './dsl/index.js';
 export type * from './compiler/ir.js';
-export { checkSource, parseShapeArg, selectModel, type FrontendOptions } from './compiler/frontend.js';
+export {
+  checkSource,
+  parseShapeArg,
+  selectModel,
+  type FrontendOptions,
+} from './compiler/frontend.js';
 export { lower, describe } from './compiler/lower.js';
 export { inferShapes, type TypedGraph } from './compiler/shapes.js';
 export { summarize, type ModelSummary, type LayerSummary } from './compiler/summary.js';
 export { acquireGpu, releaseGpu, type Gpu } from './runtime/device.js';
+export { compileInference, type CompileOptions } from './compiler/compile.js';
+export { schedule, planStats, type KernelPlan } from './compiler/schedule.js';
+export { planFiles } from './compiler/plan-json.js';
+export { optimizeForInference, FUSIONS, type FuseOption } from './compiler/passes/index.js';
+export { paramList, paramNames } from './compiler/params.js';
+export { targetOf, checked } from './runtime/device.js';
+export { prepare, type Executable } from './runtime/executor.js';
+export { createInference, type Inference } from './runtime/infer.js';
+export { loadWeights, saveWeights } from './runtime/weights.js';
+export { initWeights, type InitScheme } from './runtime/init.js';
+export { readNpy, writeNpy } from './runtime/npy.js';
+export { readSafetensors, writeSafetensors } from './runtime/safetensors.js';

@@ -59,6 +59,10 @@ program
   .description('write initial weights for a model as safetensors (torchvision names)')
   .argument('<file>', '.vgg model file')
   .option('--model <name>', 'model when the file defines several')
+  .option(
+    '--input <CxHxW>',
+    "input shape, overriding the model's declared input (FC sizes follow it)",
+  )
   .requiredOption('--out <file>', 'output .safetensors file')
   .option('--seed <n>', 'random seed', '0')
   .option('--scheme <name>', 'paper (normal, std 0.01), glorot or kaiming', 'paper')
