@@ -16,3 +16,28 @@ export function diagnosticsOf(fn: () => unknown): readonly Diagnostic[] {
 export function where(diags: readonly Diagnostic[]): string[] {
   return diags.map((d) => (d.span ? `${d.span.line}:${d.span.col}: ${d.message}` : d.message));
 }
+
+/**
+ * max |gpu - ref| / max |ref| over a whole output: the error relative to the output's scale.
+ * Throws on a non-finite GPU value where the reference is finite (an unwritten, NaN-poisoned
+ * element), demands NaN exactly where the reference has NaN, and a reference that is not all
+ * zeros (so that a comparison can fail).
+ */
+export function relativeError(y: Float32Array, ref: Float64Array): number {
+  if (y.length !== ref.length)
+    throw new Error(`output holds ${y.length} values, the reference ${ref.length}`);
+  let maxErr = 0;
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (Number.isNaN(ref[i]!)) {
+      if (!Number.isNaN(y[i]!)) throw new Error(`y[${i}] = ${y[i]}, expected NaN`);
+      continue;
+    }
+    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
+    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
+    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
+  }
+  if (!(maxRef > 0))
+    throw new Error('the reference output is all zeros: the comparison could not fail');
+  return maxErr / maxRef;
+}

@@ -13,6 +13,7 @@ import type { TargetInfo } from '../compiler/wgsl/kernel.js';
 import { acquireGpu, releaseGpu, type Gpu } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { conv2dRef } from './reference/conv.js';
+import { relativeError as compareToRef } from './helpers.js';
 import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
@@ -70,16 +71,7 @@ async function relativeError(g: Gpu, spec: ConvSpec, target: TargetInfo, tuning:
   const out = await runKernels(g, kernels, tensors, ['y']);
   const ref = conv2dRef(Float64Array.from(x), Float64Array.from(wt), Float64Array.from(b), spec);
   const y = out['y']!;
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
+  return compareToRef(y, ref);
 }
 
 describe('conv kernels', async () => {

@@ -13,6 +13,7 @@ import type { TargetInfo } from '../compiler/wgsl/kernel.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { fcRef } from './reference/fc.js';
+import { relativeError as compareToRef } from './helpers.js';
 import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
@@ -48,20 +49,7 @@ async function relativeError(g: Gpu, spec: FcSpec, target: TargetInfo, tuning: F
   const w = randomArray(OUT * IN, seed++, 1 / Math.sqrt(IN));
   const b = randomArray(OUT, seed++, 0.5);
   const out = await runKernels(g, fcKernels(spec, target, tuning), { x, w, b, y: n * OUT }, ['y']);
-  return compare(out['y']!, fcRef(x, w, b, spec));
-}
-
-function compare(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
+  return compareToRef(out['y']!, fcRef(x, w, b, spec));
 }
 
 describe('fc kernels', async () => {
@@ -173,6 +161,6 @@ describe('fc kernels', async () => {
     const b = randomArray(spec.outFeatures, seed++, 0.5);
     const out = await runKernels(g, ks, { x, w, b, y: spec.n * spec.outFeatures }, ['y']);
     // Every row, so that rows from every chunk (the last included) are checked.
-    expect(compare(out['y']!, fcRef(x, w, b, spec))).toBeLessThan(1e-4);
+    expect(compareToRef(out['y']!, fcRef(x, w, b, spec))).toBeLessThan(1e-4);
   });
 });

@@ -11,6 +11,7 @@ import { lrnKernels, type LrnSpec } from '../compiler/wgsl/lrn.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { lrnRef } from './reference/lrn.js';
+import { relativeError as compareToRef } from './helpers.js';
 import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
@@ -42,16 +43,7 @@ async function relativeError(g: Gpu, spec: LrnSpec, target: TargetInfo) {
   const out = await runKernels(g, lrnKernels(spec, target), { x, y: x.length }, ['y']);
   const ref = lrnRef(x, spec);
   const y = out['y']!;
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
+  return compareToRef(y, ref);
 }
 
 describe('lrn kernel', async () => {

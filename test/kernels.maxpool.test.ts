@@ -11,6 +11,7 @@ import { maxpoolKernels, type MaxpoolSpec } from '../compiler/wgsl/maxpool.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { maxpoolRef } from './reference/maxpool.js';
+import { relativeError } from './helpers.js';
 import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
@@ -28,24 +29,6 @@ const SHAPES: MaxpoolSpec[] = [
 const name = (s: MaxpoolSpec): string => `n${s.n} c${s.c} ${s.h}x${s.w}`;
 
 let seed = 1000;
-
-/** max |gpu - ref| / max |ref|; NaN must appear exactly where the reference has it. */
-function relativeError(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (Number.isNaN(ref[i]!)) {
-      if (!Number.isNaN(y[i]!)) throw new Error(`y[${i}] = ${y[i]}, expected NaN`);
-      continue;
-    }
-    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 async function run(g: Gpu, spec: MaxpoolSpec, target: TargetInfo, x: Float32Array) {
   const outCount = spec.n * spec.c * Math.floor(spec.h / 2) * Math.floor(spec.w / 2);

@@ -10,6 +10,7 @@ import type { TargetInfo } from '../compiler/wgsl/kernel.js';
 import { softmaxKernels, type SoftmaxSpec } from '../compiler/wgsl/softmax.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
+import { relativeError as compareToRef } from './helpers.js';
 import { randomArray } from './reference/random.js';
 import { softmaxRef } from './reference/softmax.js';
 
@@ -34,16 +35,7 @@ async function relativeError(g: Gpu, spec: SoftmaxSpec, target: TargetInfo, scal
   const out = await runKernels(g, softmaxKernels(spec, target), { x, y: x.length }, ['y']);
   const ref = softmaxRef(x, spec);
   const y = out['y']!;
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
+  return compareToRef(y, ref);
 }
 
 describe('softmax kernel', async () => {

@@ -8,21 +8,11 @@ import { checkSource } from '../compiler/frontend.js';
 import { paramList } from '../compiler/params.js';
 import { acquireGpu, releaseGpu, targetOf } from '../runtime/device.js';
 import { prepare } from '../runtime/executor.js';
+import { relativeError } from './helpers.js';
 import { networkRef } from './reference/network.js';
 import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
-
-/** max |gpu - ref| / max |ref|: the error relative to the output's scale. */
-function relativeError(gpu: Float32Array, ref: Float64Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(gpu[i]! - ref[i]!));
-    den = Math.max(den, Math.abs(ref[i]!));
-  }
-  return Number.isNaN(num) ? Infinity : num / den;
-}
 
 const NETS: [name: string, text: string, batch: number][] = [
   [

@@ -22,7 +22,7 @@
  * 128 MiB) is split by output rows into chunks; each chunk is its own Kernel that binds its byte
  * range of 'w' and carries its first row as a WGSL constant (y and b are bound whole).
  */
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface FcSpec {
   /** Batch size N. */
@@ -61,15 +61,6 @@ const lcm = (a: number, b: number): number => (a * b) / gcd(a, b);
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
-}
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
 }
 
 /**

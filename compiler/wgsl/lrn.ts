@@ -15,7 +15,7 @@
  * with static indices): every input element is loaded once and every output stored once, and the
  * sum of squares is recomputed from the registers each step (no running sum, so no cancellation).
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface LrnSpec {
   /** Batch size. */
@@ -31,15 +31,6 @@ export interface LrnSpec {
 }
 
 const WORKGROUP = 64;
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
 
 /** A WGSL f32 literal that round-trips the JavaScript number. */
 function f32(v: number): string {

@@ -9,7 +9,7 @@
  * vec2 (2 loads + 1 store for 2 outputs, against 8 + 2 in the scalar form); otherwise each
  * invocation reads its 4 inputs as scalars and writes one output.
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface MaxpoolSpec {
   /** Batch size. */
@@ -22,15 +22,6 @@ export interface MaxpoolSpec {
 }
 
 const WORKGROUP = 64;
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
 
 /** NaN-propagating max helpers, shared by both forms. */
 const NAN_MAX = `// max(a, b) that returns NaN when either operand is NaN (PyTorch semantics). The test is on

@@ -7,22 +7,13 @@
  * exp(old max - new max) whenever the max grows); the pairs are combined by a tree reduction in
  * workgroup memory; a second pass writes the outputs. Two reads and one write per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface SoftmaxSpec {
   /** Batch size. */
   readonly n: number;
   /** Classes per sample. */
   readonly classes: number;
-}
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
 }
 
 export function softmaxKernels(spec: SoftmaxSpec, target: TargetInfo): Kernel[] {
