@@ -79,13 +79,26 @@ program
   .option('--model <name>', 'model when the file defines several')
   .requiredOption('--weights <file>', 'weights (.safetensors)')
   .requiredOption('--input <file>', 'images, float32 N x C x H x W (.npy)')
-  .requiredOption('--out <file>', 'output .npy: N x classes logits')
+  .requiredOption(
+    '--out <file>',
+    'output .npy: N x classes logits (with --dense: the class score map)',
+  )
   .option('--probs', 'write soft-max posteriors instead of logits')
+  .option(
+    '--dense',
+    'dense evaluation (paper 3.2): FC layers as convolutions, any H x W from the minimum up; ' +
+      '--out gets the N x classes x h x w class score map',
+  )
   .option('--no-fuse', 'turn every fusion pass off')
   .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
   .action(async (file: string, flags) => {
     currentFile = file;
     usedGpu = true;
+    if (flags.dense) {
+      const { runDense } = await import('./dense.js');
+      await runDense(file, flags, stderr);
+      return;
+    }
     const { runRun } = await import('./run.js');
     await runRun(file, flags, stderr);
   });

@@ -14,6 +14,7 @@ import { planMemory, type Lifetime, type MemoryPlan } from './memory.js';
 import { paramNames } from './params.js';
 import type { TypedGraph } from './shapes.js';
 import { convKernels, convScratch } from './wgsl/conv.js';
+import { convValidKernels } from './wgsl/conv-valid.js';
 import { fcKernels } from './wgsl/fc.js';
 import type { Kernel, TargetInfo } from './wgsl/kernel.js';
 import { lrnKernels } from './wgsl/lrn.js';
@@ -107,6 +108,22 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
     const relu = 'epilogue' in op && op.epilogue.some((s) => s.kind === 'relu');
     switch (op.op) {
       case 'conv': {
+        // 'same' 3x3/1x1 convs take the fast kernel; other sizes (the FC-to-conv rewrite's k x k,
+        // padding 0) and a pad-0 conv whose output is 1x1 (exactly an FC) take conv-valid.
+        const same = (op.kernel === 1 || op.kernel === 3) && 2 * op.pad === op.kernel - 1;
+        const fcLike = op.pad === 0 && h === op.kernel && w === op.kernel;
+        if (!same || fcLike) {
+          if (op.pad !== 0) {
+            throw new Error(
+              `internal: no kernel for a ${op.kernel}x${op.kernel} conv, pad ${op.pad}`,
+            );
+          }
+          kernels = convValidKernels(
+            { n, cin: c, h, w, cout: op.cout, kernel: op.kernel, relu },
+            target,
+          );
+          break;
+        }
         const spec = {
           n,
           cin: c,

@@ -56,6 +56,18 @@ function outputShape(node: Node, ins: readonly Shape[], diags: Diagnostic[]): Sh
     case 'conv': {
       const oh = h + 2 * op.pad - op.kernel + 1;
       const ow = w + 2 * op.pad - op.kernel + 1;
+      if (oh < 1 || ow < 1) {
+        // Only the FC-to-conv rewrite (dense evaluation) makes convs that can shrink their input.
+        const need = op.kernel - 2 * op.pad;
+        diags.push(
+          error(
+            `'${describe(op)}' (kernel ${op.kernel}x${op.kernel}, padding ${op.pad}) needs at least ` +
+              `${need}x${need} input, but gets ${formatShape(x)}: use a larger input`,
+            node.span,
+          ),
+        );
+        return undefined;
+      }
       return [op.cout, oh, ow];
     }
     case 'maxpool': {

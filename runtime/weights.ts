@@ -15,12 +15,15 @@
  * 26, 28 and its FCs classifier.0, 3, 6.
  *
  * Shapes are PyTorch's: conv weight `[cout, cin, k, k]`, FC weight `[out, in]` with `in` the
- * C x H x W flattening of its input, biases `[cout]` / `[out]`. Call `parameterLayout` on the
- * model's graph as written (after shape inference), not after the FC-to-conv rewrite of dense
- * evaluation, which turns the FCs into convs.
+ * C x H x W flattening of its input, biases `[cout]` / `[out]`. A graph after the FC-to-conv
+ * rewrite of dense evaluation (compiler/passes/fc-to-conv.ts) has the same layout as the model
+ * as written: a conv made from an FC (`isConvertedFc`) opens the classifier stack and reports the
+ * FC's weight `[out, C * k * k]`, whatever input size the rewritten graph was typed at, so the
+ * FC model's file loads unchanged (the conv weight `[out, C, k, k]` has the same bytes).
  */
 import { VggcError, error, fail, type Diagnostic } from '../dsl/diagnostics.js';
 import { nodeById, numel, type Graph, type Node, type Shape } from '../compiler/ir.js';
+import { isConvertedFc } from '../compiler/params.js';
 import {
   READABLE_DTYPES,
   SafetensorsFile,
@@ -55,7 +58,8 @@ export function parameterLayout(graph: Graph): ParamSpec[] {
   for (const node of graph.nodes) {
     const op = node.op;
     if (op.op === 'input' || op.op === 'softmax') continue;
-    if (op.op === 'fc' && stack === 'features') {
+    const fromFc = isConvertedFc(node);
+    if ((op.op === 'fc' || fromFc) && stack === 'features') {
       stack = 'classifier';
       index = 0;
     }
@@ -66,7 +70,11 @@ export function parameterLayout(graph: Graph): ParamSpec[] {
         throw new Error(`internal: node ${node.id} (${op.op}) has no input`);
       const input = shapeOf(graph, nodeById(graph, inputId));
       const weight =
-        op.op === 'conv' ? [op.cout, input[0], op.kernel, op.kernel] : [op.units, numel(input)];
+        op.op === 'fc'
+          ? [op.units, numel(input)]
+          : fromFc
+            ? [op.cout, input[0] * op.kernel * op.kernel]
+            : [op.cout, input[0], op.kernel, op.kernel];
       const prefix = `${stack}.${index}`;
       specs.push({ nodeId: node.id, name: `${prefix}.weight`, shape: weight, kind: 'weight' });
       specs.push({ nodeId: node.id, name: `${prefix}.bias`, shape: [weight[0]!], kind: 'bias' });

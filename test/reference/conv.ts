@@ -3,15 +3,19 @@
  *
  * x `[N, Cin, H, W]`, w `[Cout, Cin, K, K]` (torch layout), b `[Cout]`; stride 1, zero padding
  * `spec.pad`, output `[N, Cout, Ho, Wo]` with Ho = H + 2 * pad - K + 1 (the input's size for
- * 3x3 pad 1 and 1x1 pad 0); ReLU after the bias when `spec.relu`.
+ * 3x3 pad 1 and 1x1 pad 0); ReLU after the bias when `spec.relu`. Any K and pad: it is also the
+ * reference of the valid convolution (compiler/wgsl/conv-valid.ts, pad 0, K = 7 for FC6).
  */
 import type { ConvSpec } from '../../compiler/wgsl/conv.js';
+
+/** ConvSpec with any kernel size. */
+export type ConvRefSpec = Omit<ConvSpec, 'kernel'> & { readonly kernel: number };
 
 export function conv2dRef(
   x: Float64Array,
   w: Float64Array,
   b: Float64Array,
-  spec: ConvSpec,
+  spec: ConvRefSpec,
 ): Float64Array {
   const { n: N, cin: CIN, h: H, w: W, cout: COUT, kernel: K, pad: P, relu } = spec;
   const HO = H + 2 * P - K + 1;

@@ -1,6 +1,7 @@
 /**
- * Float64 CPU reference of a whole network: walks the lowered Graph (as written, before any pass)
- * and applies each op's reference. Dropout is the identity (inference).
+ * Float64 CPU reference of a whole network: walks the lowered Graph (as written, before any pass,
+ * or after the FC-to-conv rewrite: convs of any K and padding) and applies each op's reference.
+ * Dropout is the identity (inference).
  */
 import type { TypedGraph } from '../../compiler/shapes.js';
 import { paramNames } from '../../compiler/params.js';
@@ -38,9 +39,9 @@ export function networkRef(
           h,
           w,
           cout: op.cout,
-          kernel: op.kernel as 1 | 3,
+          kernel: op.kernel,
           pad: op.pad,
-          relu: false,
+          relu: op.epilogue.some((s) => s.kind === 'relu'), // fused ReLU, if any
         });
         break;
       }
@@ -50,7 +51,7 @@ export function networkRef(
           n,
           inFeatures: c * h * w,
           outFeatures: op.units,
-          relu: false,
+          relu: op.epilogue.some((s) => s.kind === 'relu'), // fused ReLU, if any
         });
         break;
       }

@@ -1,0 +1,145 @@
+/**
+ * Dense evaluation (the VGG paper's Section 3.2): the network with its FC layers turned into
+ * convolutions (compiler/passes/fc-to-conv.ts) runs on whole images of any size large enough and
+ * returns the class score map `[N, classes, h, w]`; `classScores` averages the map over space
+ * and applies soft-max, giving the posteriors `[N, classes]`.
+ *
+ * A plan is compiled per distinct input size and batch slice, and kept: evaluating at the paper's
+ * three test scales (or an image and its flip) compiles three plans (lavapipe compiles the
+ * kernels of each new size once, at its first run).
+ */
+import { compileInference } from '../compiler/compile.js';
+import { formatShape, numel, type Shape } from '../compiler/ir.js';
+import { denseGraph, minDenseInput, fcToConv } from '../compiler/passes/fc-to-conv.js';
+import type { FuseOption } from '../compiler/passes/index.js';
+import type { TypedGraph } from '../compiler/shapes.js';
+import { VggcError, error } from '../dsl/diagnostics.js';
+import { acquireGpu, targetOf, type Gpu } from './device.js';
+import { prepare, type Executable } from './executor.js';
+import { fittingBatch } from './infer.js';
+
+export interface DenseOptions {
+  readonly fuse?: FuseOption;
+  /** Largest batch compiled at once (default 8); smaller when an activation would not fit. */
+  readonly maxBatch?: number;
+  readonly gpu?: Gpu;
+}
+
+export interface DenseResult {
+  /** The class score maps, `[N, classes, h, w]` flattened (NCHW). */
+  readonly scores: Float32Array;
+  readonly shape: readonly [n: number, classes: number, h: number, w: number];
+}
+
+export interface DenseInference {
+  /** The smallest input `[C, H, W]`: it gives a 1x1 score map. */
+  readonly minInput: Shape;
+  /** Runs `n` images of `input` = [C, H, W] (`x` holds n x C x H x W floats). */
+  run(x: Float32Array, n: number, input: Shape): Promise<DenseResult>;
+  /** Keys of the plans compiled so far, `CxHxW/nB` (input size, batch slice). */
+  cachedPlans(): string[];
+  destroy(): void;
+}
+
+/**
+ * Prepares dense evaluation of `graph` (the model as written, typed at its declared input, or
+ * already rewritten by `fcToConv`). `weights` are the FC model's tensors by torchvision name, as
+ * `loadWeights` returns them: the converted convs bind the same bytes.
+ */
+export async function createDenseInference(
+  graph: TypedGraph,
+  weights: ReadonlyMap<string, Float32Array>,
+  options: DenseOptions = {},
+): Promise<DenseInference> {
+  const converted = fcToConv(graph); // refuses a non-square first FC now, not at the first run
+  const [minH, minW] = minDenseInput(converted);
+  const minInput: Shape = [converted.nodes[0]!.out[0], minH, minW];
+  const gpu = options.gpu ?? (await acquireGpu());
+  const target = targetOf(gpu);
+  const plans = new Map<string, Executable>();
+  const graphs = new Map<string, TypedGraph>();
+
+  const executable = async (g: TypedGraph, key: string, n: number): Promise<Executable> => {
+    const k = `${key}/n${n}`;
+    let e = plans.get(k);
+    if (!e) {
+      const plan = compileInference(g, {
+        target,
+        batch: n,
+        fuse: options.fuse ?? true,
+        output: 'logits',
+      });
+      e = await prepare(gpu, plan, weights);
+      plans.set(k, e);
+    }
+    return e;
+  };
+
+  return {
+    minInput,
+    cachedPlans: () => [...plans.keys()],
+    async run(x, n, input) {
+      if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
+      const key = formatShape(input);
+      let g = graphs.get(key);
+      if (!g) {
+        g = denseGraph(converted, input);
+        graphs.set(key, g);
+      }
+      const inPer = numel(input);
+      if (x.length !== n * inPer) {
+        throw new Error(`internal: x holds ${x.length} floats, ${n} x ${key} needs ${n * inPer}`);
+      }
+      const out = g.nodes.at(-1)!.out;
+      const outPer = numel(out);
+      const batch = fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
+      const scores = new Float32Array(n * outPer);
+      for (let i = 0; i < n; i += batch) {
+        const m = Math.min(batch, n - i);
+        const exe = await executable(g, key, m);
+        scores.set(await exe.run(x.subarray(i * inPer, (i + m) * inPer)), i * outPer);
+      }
+      return { scores, shape: [n, out[0], out[1], out[2]] };
+    },
+    destroy() {
+      for (const e of plans.values()) e.destroy();
+      plans.clear();
+    },
+  };
+}
+
+/**
+ * The paper's dense score: each class map averaged over its h x w positions (sum-pooled and
+ * divided by h * w), then soft-max over the classes. `scoreMap` is `[n, classes, h, w]`; the
+ * result is the posteriors `[n, classes]`. Computed in float64, stable for large scores.
+ */
+export function classScores(
+  scoreMap: Float32Array,
+  n: number,
+  classes: number,
+  h: number,
+  w: number,
+): Float32Array {
+  const hw = h * w;
+  if (scoreMap.length !== n * classes * hw) {
+    throw new Error(
+      `classScores: the map holds ${scoreMap.length} values, not ${n} x ${classes} x ${h} x ${w}`,
+    );
+  }
+  const out = new Float32Array(n * classes);
+  const mean = new Float64Array(classes);
+  for (let i = 0; i < n; i++) {
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) {
+      const base = (i * classes + c) * hw;
+      let s = 0;
+      for (let p = 0; p < hw; p++) s += scoreMap[base + p]!;
+      mean[c] = s / hw;
+      max = Math.max(max, mean[c]!);
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(mean[c]! - max);
+    for (let c = 0; c < classes; c++) out[i * classes + c] = Math.exp(mean[c]! - max) / sum;
+  }
+  return out;
+}
