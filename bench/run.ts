@@ -1,80 +1,206 @@
 /**
- * `npm run bench`: VGG-16 forward at 224x224, batch 1, on the current adapter, fused and unfused,
- * with GFLOP/s; results to bench/results/<date>-<adapter>.json.
+ * `npm run bench`: the benchmark suite, fused vs unfused, on the current adapter.
  *
- * Times are wall-clock around one forward pass (upload, one submit, readback of 1000 logits),
- * median of the timed runs after a warm-up run that compiles every pipeline. Compare variants
- * measured in the same run only: lavapipe varies 20-50% between runs.
+ * - CPU side (benny): parse + check, and compile, of VGG-16.
+ * - Every distinct conv shape of VGG-16 at 224 (batch 1) and FC6, as one-layer models: GPU time
+ *   of the layer from timestamp queries (else fenced wall time), fused (conv+bias+ReLU in one
+ *   kernel) vs unfused (conv+bias, then a ReLU pass), median of the runs after warm-up.
+ * - Networks A-E forward at 224, batch 1: wall time of a whole forward pass (one submit, upload
+ *   and readback included), median after a warm-up run that compiles every pipeline.
+ * - TensorFlow.js's WebGPU backend on the same adapter, on the same work, measured in the same
+ *   run (VGG-16's convolutional part: TF.js binds FC6's 392 MiB weight whole, which the software
+ *   adapter's 128 MiB binding limit refuses).
  *
- *   npm run bench                     # VGG-16, 10 timed runs per variant
- *   BENCH_RUNS=3 npm run bench        # fewer runs
- *   BENCH_MODEL=A npm run bench       # another config of examples/vgg-paper.vgg
+ * Writes bench/results/<date>-<adapter>.json, a chart (SVG) of fused vs unfused time per layer,
+ * and bench/results/latest.md, the table the README shows. Compare only figures from one run:
+ * the software adapter varies 20-50% between runs.
+ *
+ *   BENCH_RUNS=10 (default)   timed runs per case
+ *   BENCH_NETS=A,B,C,D,E      networks to time (default all)
+ *   BENCH_TFJS=0              skip TensorFlow.js
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import benny from 'benny';
 import { compileInference } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
 import { planStats } from '../compiler/schedule.js';
+import type { TypedGraph } from '../compiler/shapes.js';
 import { summarize } from '../compiler/summary.js';
-import { acquireGpu, releaseGpu, targetOf } from '../runtime/device.js';
+import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { prepare } from '../runtime/executor.js';
 import { initWeights } from '../runtime/init.js';
+import { barChart } from './svg.js';
+import { tfjsVgg16FeaturesMs } from './tfjs.js';
 
-const runs = Number(process.env.BENCH_RUNS ?? 10);
-const model = process.env.BENCH_MODEL ?? 'D';
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const NETS = (process.env.BENCH_NETS ?? 'A,B,C,D,E').split(',').filter(Boolean);
+const paperText = readFileSync('examples/vgg-paper.vgg', 'utf8');
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+const log = (s: string) => process.stdout.write(s + '\n');
 
-async function main() {
-  const gpu = await acquireGpu();
-  const target = targetOf(gpu);
-  const text = readFileSync('examples/vgg-paper.vgg', 'utf8');
-  const graph = checkSource({ name: 'examples/vgg-paper.vgg', text }, { model });
-  const macs = summarize(graph).macs;
-  console.log(`adapter: ${gpu.adapter.description}`);
-  console.log(
-    `model ${model}: ${(macs / 1e9).toFixed(2)} GMACs per image; initialising weights...`,
-  );
-  const weights = initWeights(graph, { scheme: 'kaiming', seed: 1 });
-  const x = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i) * 0.5);
+interface Variant {
+  readonly ms: number;
+  readonly dispatches: number;
+  readonly gflops: number;
+  readonly gbps: number;
+}
 
-  const results = [];
-  for (const fuse of [true, false]) {
-    const plan = compileInference(graph, { target, batch: 1, fuse });
-    const stats = planStats(plan);
-    const t0 = performance.now();
+interface CaseResult {
+  readonly case: string;
+  readonly fused: Variant;
+  readonly unfused: Variant;
+  /** fused time / unfused time. */
+  readonly ratio: number;
+}
+
+const model = (text: string) => checkSource({ name: 'bench.vgg', text });
+
+/** GPU time of all dispatches of a small model, median over RUNS profiles. */
+async function layerCase(gpu: Gpu, label: string, graph: TypedGraph): Promise<CaseResult> {
+  const weights = initWeights(graph, { scheme: 'kaiming', seed: 7 });
+  const [c, h, w] = graph.nodes[0]!.out;
+  const x = new Float32Array(c * h * w).map((_, i) => Math.sin(i));
+  const variant = async (fuse: boolean): Promise<Variant> => {
+    const plan = compileInference(graph, { target: targetOf(gpu), batch: 1, fuse });
     const exe = await prepare(gpu, plan, weights);
-    await exe.run(x); // warm-up: compiles every pipeline on first dispatch
-    const warmupMs = performance.now() - t0;
+    const totals: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t = await exe.profile(x);
+      totals.push(t.stepsMs.reduce((a, b) => a + b, 0));
+    }
+    exe.destroy();
+    const stats = planStats(plan);
+    const ms = median(totals);
+    return {
+      ms: round(ms, 3),
+      dispatches: stats.dispatches,
+      gflops: round(stats.flops / (ms / 1e3) / 1e9, 1),
+      gbps: round(stats.bytes / (ms / 1e3) / 1e9, 2),
+    };
+  };
+  const fused = await variant(true);
+  const unfused = await variant(false);
+  const r = { case: label, fused, unfused, ratio: round(fused.ms / unfused.ms, 3) };
+  log(
+    `  ${label.padEnd(24)} fused ${fused.ms.toFixed(2).padStart(8)} ms (${fused.gflops} GFLOP/s)   unfused ${unfused.ms.toFixed(2).padStart(8)} ms   ratio ${r.ratio}`,
+  );
+  return r;
+}
+
+/** Wall time of a whole forward pass, median over RUNS after a warm-up. */
+async function networkCase(gpu: Gpu, name: string, graph: TypedGraph): Promise<CaseResult> {
+  const weights = initWeights(graph, { scheme: 'kaiming', seed: 1 });
+  const [c, h, w] = graph.nodes[0]!.out;
+  const x = new Float32Array(c * h * w).map((_, i) => Math.sin(i) * 0.5);
+  const variant = async (fuse: boolean): Promise<Variant> => {
+    const plan = compileInference(graph, { target: targetOf(gpu), batch: 1, fuse });
+    const exe = await prepare(gpu, plan, weights);
+    await exe.run(x);
     const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < RUNS; i++) {
       const t = performance.now();
       await exe.run(x);
       times.push(performance.now() - t);
     }
     exe.destroy();
+    const stats = planStats(plan);
     const ms = median(times);
-    const r = {
-      case: `${model} forward 224 batch 1`,
-      fused: fuse,
+    return {
+      ms: round(ms, 1),
       dispatches: stats.dispatches,
-      medianMs: Math.round(ms * 10) / 10,
-      minMs: Math.round(Math.min(...times) * 10) / 10,
-      gflops: Math.round(((2 * macs) / (ms / 1000) / 1e9) * 10) / 10,
-      firstRunMs: Math.round(warmupMs),
-      runs,
+      gflops: round(stats.flops / (ms / 1e3) / 1e9, 1),
+      gbps: round(stats.bytes / (ms / 1e3) / 1e9, 2),
     };
-    results.push(r);
-    console.log(
-      `${r.case} ${fuse ? 'fused  ' : 'unfused'}: ${r.medianMs} ms median (min ${r.minMs}), ` +
-        `${r.gflops} GFLOP/s, ${r.dispatches} dispatches; first run incl. compile ${r.firstRunMs} ms`,
-    );
+  };
+  const fused = await variant(true);
+  const unfused = await variant(false);
+  const r = { case: name, fused, unfused, ratio: round(fused.ms / unfused.ms, 3) };
+  log(
+    `  ${name.padEnd(24)} fused ${fused.ms.toFixed(0).padStart(6)} ms (${fused.gflops} GFLOP/s, ${fused.dispatches} dispatches)   unfused ${unfused.ms.toFixed(0).padStart(6)} ms (${unfused.dispatches} dispatches)   ratio ${r.ratio}`,
+  );
+  return r;
+}
+
+async function cpuSide(): Promise<{ name: string; opsPerSec: number; msPerOp: number }[]> {
+  const gpu = await acquireGpu();
+  const target = targetOf(gpu);
+  const source = { name: 'vgg-paper.vgg', text: paperText };
+  const graph = checkSource(source, { model: 'D' });
+  const out: { name: string; opsPerSec: number; msPerOp: number }[] = [];
+  await benny.suite(
+    'CPU side, VGG-16',
+    benny.add('parse + check', () => {
+      checkSource(source, { model: 'D' });
+    }),
+    benny.add('compile (passes, schedule, WGSL)', () => {
+      compileInference(graph, { target, batch: 1 });
+    }),
+    benny.cycle(),
+    benny.complete((summary) => {
+      for (const r of summary.results)
+        out.push({ name: r.name, opsPerSec: round(r.ops, 1), msPerOp: round(1000 / r.ops, 3) });
+    }),
+  );
+  return out;
+}
+
+const VGG16_CONVS: [cin: number, cout: number, side: number][] = [
+  [3, 64, 224],
+  [64, 64, 224],
+  [64, 128, 112],
+  [128, 128, 112],
+  [128, 256, 56],
+  [256, 256, 56],
+  [256, 512, 28],
+  [512, 512, 28],
+  [512, 512, 14],
+];
+
+async function main() {
+  const gpu = await acquireGpu();
+  log(`adapter: ${gpu.adapter.description}; ${RUNS} timed runs per case\n`);
+
+  log('CPU side (benny):');
+  const cpu = await cpuSide();
+
+  log('\nlayers of VGG-16 at 224, batch 1 (GPU time of the layer):');
+  const layers: CaseResult[] = [];
+  for (const [cin, cout, side] of VGG16_CONVS) {
+    const g = model(`model l { input ${cin}x${side}x${side}\n conv3-${cout} }`);
+    layers.push(await layerCase(gpu, `conv3 ${cin}->${cout} ${side}`, g));
   }
-  const [f, u] = results;
-  console.log(`fused / unfused time: ${(f!.medianMs / u!.medianMs).toFixed(3)}`);
+  layers.push(
+    await layerCase(gpu, 'FC6 25088->4096', model('model f { input 512x7x7\n FC-4096, FC-10 }')),
+  );
+
+  log('\nnetworks, forward at 224, batch 1 (wall time of one pass):');
+  const networks: CaseResult[] = [];
+  for (const name of NETS) {
+    const g = checkSource({ name: 'vgg-paper.vgg', text: paperText }, { model: name });
+    networks.push(await networkCase(gpu, `${name} forward`, g));
+  }
+
+  let tfjs: { ourMs: number; tfjsMs: number; ratio: number } | undefined;
+  if (process.env.BENCH_TFJS !== '0') {
+    log(
+      '\nVGG-16 convolutional part (13 convs + 5 pools) at 224, batch 1, vs TensorFlow.js WebGPU:',
+    );
+    const features = model(
+      'model f { input 3x224x224\n conv3-64 x2, maxpool\n conv3-128 x2, maxpool\n conv3-256 x3, maxpool\n (conv3-512 x3, maxpool) x2 }',
+    );
+    const ours = await networkCase(gpu, 'ours', features);
+    const theirs = await tfjsVgg16FeaturesMs(RUNS);
+    tfjs = {
+      ourMs: ours.fused.ms,
+      tfjsMs: round(theirs, 1),
+      ratio: round(ours.fused.ms / theirs, 3),
+    };
+    log(`  TF.js ${tfjs.tfjsMs} ms; ours / TF.js = ${tfjs.ratio}`);
+  }
 
   const date = new Date().toISOString().slice(0, 10);
   let commit = 'unknown';
@@ -83,27 +209,101 @@ async function main() {
   } catch {
     /* not a git checkout */
   }
-  const adapterSlug = gpu.adapter.software
+  const slug = gpu.adapter.software
     ? 'lavapipe'
     : gpu.adapter.description.replace(/\W+/g, '-').toLowerCase();
   mkdirSync('bench/results', { recursive: true });
-  const file = `bench/results/${date}-${adapterSlug}-${model}.json`;
+  const base = `bench/results/${date}-${slug}`;
+  const vgg16 = checkSource({ name: 'vgg-paper.vgg', text: paperText }, { model: 'D' });
   writeFileSync(
-    file,
+    `${base}.json`,
     JSON.stringify(
       {
         date,
         commit,
         adapter: gpu.adapter,
-        cores: (await import('node:os')).cpus().length,
-        results,
+        cores: cpus().length,
+        runs: RUNS,
+        vgg16Macs: summarize(vgg16).macs,
+        cpu,
+        layers,
+        networks,
+        tfjs,
       },
       null,
       2,
     ) + '\n',
   );
-  console.log(`wrote ${file}`);
+  writeFileSync(
+    `${base}-layers.svg`,
+    barChart(
+      `VGG-16 layers at 224, batch 1, ${slug} (${date}): GPU ms, fused vs unfused`,
+      'ms',
+      layers.map((l) => ({ label: l.case, fused: l.fused.ms, unfused: l.unfused.ms })),
+    ),
+  );
+  writeFileSync(
+    'bench/results/latest.md',
+    table(
+      date,
+      commit,
+      gpu.adapter.description,
+      cpu,
+      layers,
+      networks,
+      tfjs,
+      `${date}-${slug}-layers.svg`,
+    ),
+  );
+  log(`\nwrote ${base}.json, ${base}-layers.svg and bench/results/latest.md`);
   await releaseGpu();
+}
+
+function table(
+  date: string,
+  commit: string,
+  adapter: string,
+  cpu: { name: string; msPerOp: number }[],
+  layers: CaseResult[],
+  networks: CaseResult[],
+  tfjs: { ourMs: number; tfjsMs: number; ratio: number } | undefined,
+  svg: string,
+): string {
+  const rows = (cases: CaseResult[], digits: number) =>
+    cases
+      .map(
+        (c) =>
+          `| ${c.case} | ${c.fused.ms.toFixed(digits)} | ${c.unfused.ms.toFixed(digits)} | ${c.ratio} | ${c.fused.gflops} | ${c.fused.gbps} | ${c.unfused.dispatches} -> ${c.fused.dispatches} |`,
+      )
+      .join('\n');
+  const head =
+    '| case | fused ms | unfused ms | fused/unfused | GFLOP/s (fused) | GB/s (fused) | dispatches |\n|---|---|---|---|---|---|---|';
+  return [
+    `# Latest benchmark (${date}, commit ${commit})`,
+    '',
+    `Adapter: ${adapter}. Median of ${RUNS} runs after warm-up; \`npm run bench\` wrote this file.`,
+    '',
+    '## Networks, forward at 224x224, batch 1 (wall time of one pass)',
+    '',
+    head,
+    rows(networks, 0),
+    '',
+    '## VGG-16 layers at 224, batch 1 (GPU time)',
+    '',
+    head,
+    rows(layers, 2),
+    '',
+    `![fused vs unfused per layer](${svg})`,
+    '',
+    '## CPU side (benny)',
+    '',
+    '| work | ms per op |\n|---|---|',
+    cpu.map((c) => `| ${c.name} | ${c.msPerOp} |`).join('\n'),
+    '',
+    tfjs
+      ? `## Against TensorFlow.js 4.22 (WebGPU backend, same adapter, same run)\n\nVGG-16's 13 convolutions and 5 pools at 224, batch 1: ours ${tfjs.ourMs} ms, TF.js ${tfjs.tfjsMs} ms, ours / theirs = ${tfjs.ratio}. (TF.js cannot run the whole VGG-16 here: it binds FC6's 392 MiB weight whole, over the adapter's 128 MiB storage binding limit.)\n`
+      : '',
+  ].join('\n');
 }
 
 await main();

@@ -27,8 +27,20 @@ export interface Executable {
   readonly plan: KernelPlan;
   /** Runs the plan on one batch, `[N, C, H, W]` flattened; returns the output, flattened. */
   run(input: Float32Array): Promise<Float32Array>;
+  /**
+   * Runs the plan once with every dispatch in its own compute pass and returns each dispatch's
+   * GPU time: from timestamp queries where the adapter has them, else from fencing each
+   * dispatch with its own submit (wall time, which includes ~0.1 ms of submit overhead).
+   */
+  profile(input: Float32Array): Promise<StepTimes>;
   /** Frees the GPU buffers. */
   destroy(): void;
+}
+
+export interface StepTimes {
+  /** Milliseconds per plan step, in plan order. */
+  readonly stepsMs: readonly number[];
+  readonly source: 'timestamp-query' | 'fenced wall time';
 }
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -103,7 +115,7 @@ export async function prepare(
   let bestMs = Infinity;
   let runs = 0;
 
-  return {
+  const exe: Executable = {
     plan,
     async run(input) {
       if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
@@ -141,10 +153,71 @@ export async function prepare(
       if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
       return out;
     },
+    async profile(input) {
+      await exe.run(input); // upload the input, and compile every pipeline before timing
+      const encodeStep = (pass: GPUComputePassEncoder, i: number) => {
+        const { pipeline, group } = bindGroups[i]!;
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, group);
+        const [x, y, z] = plan.steps[i]!.kernel.dispatch;
+        pass.dispatchWorkgroups(x, y, z);
+      };
+      const steps = plan.steps.length;
+      if (!gpu.features.has('timestamp-query')) {
+        const stepsMs: number[] = [];
+        for (let i = 0; i < steps; i++) {
+          const enc = device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          encodeStep(pass, i);
+          pass.end();
+          const t = performance.now();
+          device.queue.submit([enc.finish()]);
+          await device.queue.onSubmittedWorkDone();
+          stepsMs.push(performance.now() - t);
+        }
+        return { stepsMs, source: 'fenced wall time' };
+      }
+      return checked(gpu, `profiling ${plan.model}`, async () => {
+        const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
+        const resolve = device.createBuffer({
+          size: 16 * steps,
+          usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+        });
+        const read = device.createBuffer({
+          size: 16 * steps,
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        });
+        const enc = device.createCommandEncoder();
+        for (let i = 0; i < steps; i++) {
+          const pass = enc.beginComputePass({
+            timestampWrites: {
+              querySet,
+              beginningOfPassWriteIndex: 2 * i,
+              endOfPassWriteIndex: 2 * i + 1,
+            },
+          });
+          encodeStep(pass, i);
+          pass.end();
+        }
+        enc.resolveQuerySet(querySet, 0, 2 * steps, resolve, 0);
+        enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * steps);
+        device.queue.submit([enc.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        const ticks = new BigUint64Array(read.getMappedRange().slice(0));
+        read.unmap();
+        for (const o of [querySet, resolve, read]) o.destroy();
+        const stepsMs = Array.from(
+          { length: steps },
+          (_, i) => Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6,
+        );
+        return { stepsMs, source: 'timestamp-query' as const };
+      });
+    },
     destroy() {
       for (const b of owned) b.destroy();
     },
   };
+  return exe;
 }
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
