@@ -1,0 +1,137 @@
+/**
+ * Inverted dropout (training only; inference graphs drop the op, see compiler/passes):
+ *
+ *   forward   y  = x  * keep / (1 - p)
+ *   backward  dx = dy * keep / (1 - p)
+ *
+ * The mask is NOT stored: both kernels regenerate it from a counter-based hash of
+ * (seed, step, stream, element index), so the backward needs no mask buffer and the forward
+ * writes nothing but y. Bit-exact, integer only:
+ *
+ *   pcg(v)  = PCG-RXS-M-XS hash of a u32 (Jarzynski & Olano 2020), a bijection on u32
+ *   key     = pcg(seed ^ pcg(step ^ pcg(stream)))
+ *   h(i)    = pcg(pcg(i ^ key) + key)                   (u32 wrap-around arithmetic)
+ *   keep(i) = (h(i) >> 8) >= ceil(p * 2^24)             (u = (h >> 8) / 2^24 uniform in [0, 1); keep = u >= p)
+ *
+ * test/reference/dropout.ts re-implements it in TypeScript exactly. Within one (seed, step,
+ * stream) distinct indices give distinct hashes (both rounds are bijections).
+ *
+ * seed, step and stream come from the 4-u32 read-only storage binding 'params'
+ * ([seed, step, stream, unused], 16 bytes) that the runtime writes before each training step,
+ * so a new step needs no recompile. Give every dropout layer its own `stream` (e.g. its layer
+ * index) and bump `step` every iteration; forward and backward of one layer in one step must see
+ * the same params. `p` is a compile-time constant of the layer.
+ */
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+
+export interface DropoutSpec {
+  /** Elements in the whole batch. */
+  readonly count: number;
+  /** Probability of dropping an element, 0 <= p < 1 (the VGG paper: 0.5). */
+  readonly p: number;
+}
+
+const WORKGROUP = 256;
+
+/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
+function foldGrid(count: number, maxPerDim: number): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const gy = Math.ceil(count / maxPerDim);
+  const gx = Math.ceil(count / gy);
+  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
+  return [gx, gy];
+}
+
+/** keep(i) = (h(i) >> 8) >= dropoutThreshold(p). */
+export const dropoutThreshold = (p: number): number => Math.ceil(p * 2 ** 24);
+
+/** y = x * keep / (1 - p): bindings 'x', 'params', 'y'. */
+export function dropoutForwardKernels(spec: DropoutSpec, target: TargetInfo): Kernel[] {
+  return [dropoutKernel(spec, target, 'forward')];
+}
+
+/** dx = dy * keep / (1 - p), the same mask as the forward of the same params: 'dy', 'params', 'dx'. */
+export function dropoutBackwardKernels(spec: DropoutSpec, target: TargetInfo): Kernel[] {
+  return [dropoutKernel(spec, target, 'backward')];
+}
+
+function dropoutKernel(
+  spec: DropoutSpec,
+  target: TargetInfo,
+  direction: 'forward' | 'backward',
+): Kernel {
+  const { count, p } = spec;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new Error('dropout: count must be a positive integer');
+  }
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p = ${p} is not in [0, 1)`);
+  if (f32Bytes(count) > target.maxStorageBufferBindingSize) {
+    throw new Error(`dropout: ${f32Bytes(count)} bytes exceed maxStorageBufferBindingSize`);
+  }
+  const [src, dst] = direction === 'forward' ? ['x', 'y'] : ['dy', 'dx'];
+  const V = count % 4 === 0 ? 4 : 1;
+  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const items = count / V;
+  const [gx, gy] = foldGrid(Math.ceil(items / WORKGROUP), target.maxComputeWorkgroupsPerDimension);
+  const scale = Math.fround(1 / (1 - p));
+  const scaleLit = Number.isInteger(scale) ? `${scale}.0` : String(scale);
+  const pTag = String(p).replace('.', '_');
+  const name = `dropout_${direction === 'forward' ? 'fwd' : 'bwd'}_p${pTag}_${count}`;
+  const value =
+    V === 4
+      ? `  let e = i * 4u;
+  let keep = vec4<bool>(kept(e, key), kept(e + 1u, key), kept(e + 2u, key), kept(e + 3u, key));
+  ${dst}[i] = select(vec4<f32>(0.0), ${src}[i] * SCALE, keep);`
+      : `  ${dst}[i] = select(0.0, ${src}[i] * SCALE, kept(i, key));`;
+  const code = `// ${name}: inverted dropout ${direction}, ${dst} = ${src} * keep / (1 - p), p = ${p}, over ${count} floats.
+//   keep(i) = (h(i) >> 8) >= ceil(p * 2^24), h(i) = pcg(pcg(i ^ key) + key),
+//   key = pcg(seed ^ pcg(step ^ pcg(stream))), params = [seed, step, stream, unused] (u32).
+//   The mask is regenerated from params, never stored: forward and backward with the same params
+//   use the same mask.
+//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), one ${T} per invocation.
+
+const ITEMS: u32 = ${items}u;
+const ROW: u32 = ${gx * WORKGROUP}u; // invocations per grid row
+const THRESHOLD: u32 = ${dropoutThreshold(p)}u; // ceil(p * 2^24)
+const SCALE: f32 = ${scaleLit}; // 1 / (1 - p)
+
+@group(0) @binding(0) var<storage, read> ${src}: array<${T}>;
+@group(0) @binding(1) var<storage, read> params: vec4<u32>;
+@group(0) @binding(2) var<storage, read_write> ${dst}: array<${T}>;
+
+// PCG-RXS-M-XS 32-bit hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
+fn pcg(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+fn kept(i: u32, key: u32) -> bool {
+  return (pcg(pcg(i ^ key) + key) >> 8u) >= THRESHOLD;
+}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * ROW;
+  if (i >= ITEMS) { return; }
+  let prm = params;
+  let key = pcg(prm.x ^ pcg(prm.y ^ pcg(prm.z)));
+${value}
+}
+`;
+  return {
+    name,
+    code,
+    entryPoint: 'main',
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: [gx, gy, 1],
+    bindings: [
+      { binding: 0, tensor: src, access: 'read' },
+      { binding: 1, tensor: 'params', access: 'read' },
+      { binding: 2, tensor: dst, access: 'read_write' },
+    ],
+    // The scale multiply per element (the hash is integer work).
+    flops: count,
+    bytes: f32Bytes(2 * count) + 16,
+  };
+}

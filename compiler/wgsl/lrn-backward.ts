@@ -1,0 +1,142 @@
+/**
+ * Backward of the cross-channel LRN of compiler/wgsl/lrn.ts, the VGG paper's formula
+ * (alpha multiplies the sum directly, not alpha / size):
+ *
+ *   b_i = a_i * s_i^-beta,   s_i = k + alpha * sum_{c in window(i)} a_c^2,
+ *   window(i) = max(0, i - H) .. min(C - 1, i + H),   H = floor(size / 2)
+ *
+ *   da_j = dy_j * s_j^-beta - 2 * alpha * beta * a_j * sum_{i : j in window(i)} dy_i * a_i * s_i^(-beta-1)
+ *
+ * and j is in window(i) exactly when |i - j| <= H, so the sum runs over the same window around j.
+ *
+ * Design (loads set the speed on lavapipe): like the forward, an invocation owns one pixel
+ * position (4 adjacent positions as a vec4 when H * W is a multiple of 4) of one sample and walks
+ * the channels once, as a three-stage pipeline over registers. At step m it
+ *   1. loads a_m and dy_m (0 past the last channel),
+ *   2. finishes channel i = m - H, whose window a_{m-2H} .. a_m is now in registers:
+ *      u_i = dy_i * s_i^-beta and t_i = dy_i * a_i * s_i^(-beta-1) = u_i * a_i / s_i,
+ *   3. writes da_j for j = m - 2H, whose window t_{m-3H} .. t_{m-H} is now complete:
+ *      da_j = u_j - 2 alpha beta a_j * (sum of the t ring).
+ * Each of a, dy, u, t lives in a ring of L = 2H + 1 registers (channel c in slot c mod L); the
+ * loop is unrolled by L so every slot has a fixed role in each unrolled step. Channels before 0
+ * and after C - 1 read as 0, which makes their t and u 0. Two loads and one store per element;
+ * one pow and one division per element.
+ */
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import type { LrnSpec } from './lrn.js';
+
+export type LrnBackwardSpec = LrnSpec;
+
+const WORKGROUP = 64;
+
+/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
+function foldGrid(count: number, maxPerDim: number): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const gy = Math.ceil(count / maxPerDim);
+  const gx = Math.ceil(count / gy);
+  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
+  return [gx, gy];
+}
+
+/** A WGSL f32 literal that round-trips the JavaScript number. */
+function f32(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`lrn backward: parameter ${v} is not finite`);
+  const s = String(v);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+export function lrnBackwardKernels(spec: LrnBackwardSpec, target: TargetInfo): Kernel[] {
+  const { n, c, h, w, size, alpha, beta, k } = spec;
+  for (const [key, v] of Object.entries({ n, c, h, w, size })) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new Error(`lrn backward: ${key} must be a positive integer`);
+    }
+  }
+  if (!(k > 0)) throw new Error('lrn backward: k must be positive');
+  if (!(alpha >= 0)) throw new Error('lrn backward: alpha must be non-negative');
+  const H = Math.floor(size / 2);
+  const L = 2 * H + 1;
+  const plane = h * w;
+  const V = plane % 4 === 0 ? 4 : 1;
+  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const P = plane / V;
+  const invocations = n * P;
+  const [gx, gy] = foldGrid(
+    Math.ceil(invocations / WORKGROUP),
+    target.maxComputeWorkgroupsPerDimension,
+  );
+  const steps = Math.ceil((c + 2 * H) / L);
+  const ring = [...Array(L).keys()];
+  const mod = (v: number): number => ((v % L) + L) % L;
+
+  const step = (j: number): string => {
+    const si = mod(j - H); // slot of channel i = m - H
+    const sj = mod(j - 2 * H); // slot of channel j = m - 2H
+    return `    {
+      let m = base + ${j}u;
+      let mc = min(m, C - 1u) * P + p;
+      a${j} = select(${T}(0.0), x[mc], m < C);
+      d${j} = select(${T}(0.0), dy[mc], m < C);
+      // channel m - ${H}: its window is the whole a ring
+      let s = K + ALPHA * (${ring.map((r) => `a${r} * a${r}`).join(' + ')});
+      u${si} = d${si} * pow(s, ${T}(-BETA));
+      t${si} = u${si} * a${si} / s;
+      // channel m - ${2 * H}: its window is the whole t ring
+      if (m >= ${2 * H}u && m < C + ${2 * H}u) {
+        dx[(m - ${2 * H}u) * P + p] = u${sj} - TWO_ALPHA_BETA * a${sj} * (${ring.map((r) => `t${r}`).join(' + ')});
+      }
+    }`;
+  };
+
+  const name = `lrn${size}_bwd_c${c}_${h}x${w}_n${n}`;
+  const code = `// ${name}: backward of cross-channel LRN (the VGG paper's formula, alpha not divided by size):
+//   da_j = dy_j * s_j^-beta - 2 alpha beta a_j sum_{|i-j|<=${H}} dy_i a_i s_i^(-beta-1),
+//   s_i = k + alpha * sum_{|c-i|<=${H}, 0<=c<C} a_c^2;  k = ${k}, alpha = ${alpha}, beta = ${beta}, size = ${size} (window ${L}).
+//   x (the forward input a), dy, dx: [${n}, ${c}, ${h}, ${w}] (NCHW, f32)
+//   Each invocation: ${V === 4 ? '4 adjacent pixel positions (vec4)' : 'one pixel position'} of one sample, all channels, as a
+//   pipeline over register rings a, d (inputs), u, t (per channel terms) of ${L} slots, unrolled by ${L}.
+//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), ${invocations} invocations.
+
+const C: u32 = ${c}u;
+const P: u32 = ${P}u;          // ${T} per channel plane
+const INVOCATIONS: u32 = ${invocations}u;
+const GX: u32 = ${gx}u;
+const K: f32 = ${f32(k)};
+const ALPHA: f32 = ${f32(alpha)};
+const BETA: f32 = ${f32(beta)};
+const TWO_ALPHA_BETA: f32 = ${f32(Math.fround(2 * alpha * beta))};
+
+@group(0) @binding(0) var<storage, read> x: array<${T}>;
+@group(0) @binding(1) var<storage, read> dy: array<${T}>;
+@group(0) @binding(2) var<storage, read_write> dx: array<${T}>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
+  if (i >= INVOCATIONS) { return; }
+  let img = i / P;
+  let p = img * C * P + i % P;     // element (img, channel ch, pixel) is ch * P + p
+${ring.map((r) => `  var a${r} = ${T}(0.0);\n  var d${r} = ${T}(0.0);\n  var u${r} = ${T}(0.0);\n  var t${r} = ${T}(0.0);`).join('\n')}
+  for (var base = 0u; base < ${steps * L}u; base += ${L}u) {
+${ring.map(step).join('\n')}
+  }
+}
+`;
+  return [
+    {
+      name,
+      code,
+      entryPoint: 'main',
+      workgroupSize: [WORKGROUP, 1, 1],
+      dispatch: [gx, gy, 1],
+      bindings: [
+        { binding: 0, tensor: 'x', access: 'read' },
+        { binding: 1, tensor: 'dy', access: 'read' },
+        { binding: 2, tensor: 'dx', access: 'read_write' },
+      ],
+      // Per element: the sum of squares (2L), s (2), pow (~3), u and t (3), the t sum (L), da (3).
+      flops: n * c * plane * (3 * L + 11),
+      bytes: f32Bytes(3 * n * c * plane),
+    },
+  ];
+}

@@ -1,0 +1,147 @@
+/**
+ * Fused soft-max + cross-entropy, forward and backward in one kernel (the training head):
+ *
+ *   p[n, i]     = exp(x[n, i] - m_n) / S_n,   m_n = max_i x[n, i],   S_n = sum_i exp(x[n, i] - m_n)
+ *   loss[n]     = -log p[n, label_n] = log S_n + m_n - x[n, label_n]      (per sample; the trainer
+ *                 averages over the batch, PyTorch's default reduction 'mean')
+ *   dx[n, i]    = (p[n, i] - [i == label_n]) / N                         (gradient of the mean loss)
+ *   correct[n]  = 1.0 when argmax_i x[n, i] == label_n (first max wins ties), else 0.0
+ *
+ * Labels are i32 class indices in [0, classes) (no ignore_index; an out-of-range label is clamped
+ * for the load, so its loss is meaningless, and its `correct` is 0).
+ *
+ * As compiler/wgsl/softmax.ts: one workgroup per sample; each lane keeps a running
+ * (max, sum of exp(x - max), first index of the max) over a strided slice of the classes
+ * ("online soft-max"), a tree reduction in workgroup memory combines them (ties between lanes go
+ * to the smaller index), a second pass writes dx. Two reads of x and one write per element.
+ */
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+
+export interface SoftmaxXentSpec {
+  /** Batch size N (dx is divided by it). */
+  readonly n: number;
+  /** Classes per sample. */
+  readonly classes: number;
+}
+
+/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
+function foldGrid(count: number, maxPerDim: number): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const gy = Math.ceil(count / maxPerDim);
+  const gx = Math.ceil(count / gy);
+  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
+  return [gx, gy];
+}
+
+export function softmaxXentKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kernel[] {
+  const { n, classes } = spec;
+  for (const [k, v] of Object.entries({ n, classes })) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new Error(`softmax-xent: ${k} must be a positive integer`);
+    }
+  }
+  let wg = 1;
+  while (wg < Math.min(64, classes, target.maxComputeInvocationsPerWorkgroup)) wg *= 2;
+  if (wg > target.maxComputeInvocationsPerWorkgroup) wg /= 2;
+  const [gx, gy] = foldGrid(n, target.maxComputeWorkgroupsPerDimension);
+  const name = `softmax_xent_${classes}_n${n}`;
+  const code = `// ${name}: soft-max + cross-entropy, forward and backward fused.
+//   loss[n] = log(sum_i exp(x[n, i] - m)) + m - x[n, label[n]]      (m = max_i x[n, i])
+//   dx[n, i] = (softmax(x[n])[i] - (i == label[n])) / ${n}             (gradient of the batch mean)
+//   correct[n] = 1.0 if argmax_i x[n, i] == label[n] (first max wins), else 0.0
+//   x, dx: [${n}, ${classes}] (f32)   label: [${n}] (i32)   loss, correct: [${n}] (f32)
+//   One workgroup of ${wg} invocations per sample: running (max, sum, argmax) per lane over a
+//   strided slice, a tree reduction in workgroup memory, then a pass that writes dx.
+//   Dispatch (${gx}, ${gy}, 1).
+
+const N: u32 = ${n}u;
+const CLASSES: u32 = ${classes}u;
+const WG: u32 = ${wg}u;
+const GX: u32 = ${gx}u;
+const INV_N: f32 = ${String(Math.fround(1 / n)).replace(/^(\d+)$/, '$1.0')};
+// The most negative f32, an empty slice's max (finite: combining two empty slices gives 0, not NaN).
+const LOWEST: f32 = -0x1.fffffep+127f;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<i32>;
+@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read_write> correct: array<f32>;
+
+var<workgroup> wg_max: array<f32, ${wg}>;
+var<workgroup> wg_sum: array<f32, ${wg}>;
+var<workgroup> wg_arg: array<u32, ${wg}>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let sn = wid.x + wid.y * GX;
+  if (sn >= N) { return; } // whole workgroups only: barriers stay in uniform control flow
+  let row = sn * CLASSES;
+
+  // Pass 1: running max, sum of exp(x - max) and the first index of the max over this slice.
+  var m = LOWEST;
+  var s = 0.0;
+  var arg = 0xffffffffu; // empty slice: loses every tie
+  for (var i = lid; i < CLASSES; i += WG) {
+    let v = x[row + i];
+    if (i == lid || v > m) { arg = i; } // strict: a later equal value does not replace the first
+    let m2 = max(m, v);
+    s = s * exp(m - m2) + exp(v - m2);
+    m = m2;
+  }
+  wg_max[lid] = m;
+  wg_sum[lid] = s;
+  wg_arg[lid] = arg;
+  workgroupBarrier();
+
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      let ma = wg_max[lid];
+      let mb = wg_max[lid + stride];
+      let ia = wg_arg[lid];
+      let ib = wg_arg[lid + stride];
+      let mm = max(ma, mb);
+      wg_sum[lid] = wg_sum[lid] * exp(ma - mm) + wg_sum[lid + stride] * exp(mb - mm);
+      wg_max[lid] = mm;
+      wg_arg[lid] = select(ia, ib, mb > ma || (mb == ma && ib < ia));
+    }
+    workgroupBarrier();
+  }
+  let total_max = wg_max[0];
+  let sum = wg_sum[0];
+  let inv_sum = 1.0 / sum;
+  let label = labels[sn];
+  let valid = label >= 0 && label < i32(CLASSES);
+  let lab = u32(clamp(label, 0, i32(CLASSES) - 1));
+
+  if (lid == 0u) {
+    loss[sn] = log(sum) + (total_max - x[row + lab]);
+    correct[sn] = select(0.0, 1.0, valid && wg_arg[0] == lab);
+  }
+  // Pass 2: dx = (p - onehot) / N.
+  for (var i = lid; i < CLASSES; i += WG) {
+    let p = exp(x[row + i] - total_max) * inv_sum;
+    dx[row + i] = (p - select(0.0, 1.0, i == lab)) * INV_N;
+  }
+}
+`;
+  return [
+    {
+      name,
+      code,
+      entryPoint: 'main',
+      workgroupSize: [wg, 1, 1],
+      dispatch: [gx, gy, 1],
+      bindings: [
+        { binding: 0, tensor: 'x', access: 'read' },
+        { binding: 1, tensor: 'labels', access: 'read' },
+        { binding: 2, tensor: 'loss', access: 'read_write' },
+        { binding: 3, tensor: 'dx', access: 'read_write' },
+        { binding: 4, tensor: 'correct', access: 'read_write' },
+      ],
+      // Per element: running max/sum (~6), the second exp, product, subtraction and scale (~5).
+      flops: 11 * n * classes,
+      bytes: f32Bytes(3 * n * classes + 3 * n),
+    },
+  ];
+}
