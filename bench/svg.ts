@@ -30,13 +30,13 @@ export function barChart(title: string, unit: string, rows: readonly BarRow[]): 
       `<rect x="${labelW}" y="${y + 4}" width="${x(r.fused).toFixed(1)}" height="12" fill="#2b7bba"/>`,
     );
     parts.push(
-      `<text x="${labelW + x(r.fused) + 4}" y="${y + 14}">${r.fused.toFixed(2)} ${unit}</text>`,
+      `<text x="${(labelW + x(r.fused) + 4).toFixed(1)}" y="${y + 14}">${r.fused.toFixed(2)} ${unit}</text>`,
     );
     parts.push(
       `<rect x="${labelW}" y="${y + 17}" width="${x(r.unfused).toFixed(1)}" height="12" fill="#f39c12"/>`,
     );
     parts.push(
-      `<text x="${labelW + x(r.unfused) + 4}" y="${y + 27}">${r.unfused.toFixed(2)} ${unit}</text>`,
+      `<text x="${(labelW + x(r.unfused) + 4).toFixed(1)}" y="${y + 27}">${r.unfused.toFixed(2)} ${unit}</text>`,
     );
   });
   parts.push('</svg>');
