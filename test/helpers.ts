@@ -23,17 +23,17 @@ export function where(diags: readonly Diagnostic[]): string[] {
  * element), demands NaN exactly where the reference has NaN, and a reference that is not all
  * zeros (so that a comparison can fail).
  */
-export function relativeError(y: Float32Array, ref: Float64Array): number {
+export function relativeError(y: ArrayLike<number>, ref: Float64Array, what = 'y'): number {
   if (y.length !== ref.length)
     throw new Error(`output holds ${y.length} values, the reference ${ref.length}`);
   let maxErr = 0;
   let maxRef = 0;
   for (let i = 0; i < ref.length; i++) {
     if (Number.isNaN(ref[i]!)) {
-      if (!Number.isNaN(y[i]!)) throw new Error(`y[${i}] = ${y[i]}, expected NaN`);
+      if (!Number.isNaN(y[i]!)) throw new Error(`${what}[${i}] = ${y[i]}, expected NaN`);
       continue;
     }
-    if (!Number.isFinite(y[i]!)) throw new Error(`y[${i}] = ${y[i]} (expected ${ref[i]})`);
+    if (!Number.isFinite(y[i]!)) throw new Error(`${what}[${i}] = ${y[i]} (expected ${ref[i]})`);
     maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
     maxRef = Math.max(maxRef, Math.abs(ref[i]!));
   }

@@ -30,6 +30,7 @@ import {
   convBackwardWeightRef,
 } from './reference/conv-backward.js';
 import { randomArray } from './reference/random.js';
+import { relativeError as relErr } from './helpers.js';
 
 afterAll(releaseGpu);
 
@@ -81,20 +82,6 @@ const MASK_SHAPES: ConvSpec[] = [SHAPES[4]!, SHAPES[5]!, SHAPES[7]!];
 
 let seed = 1000;
 const f64 = (a: Float32Array): Float64Array => Float64Array.from(a);
-
-/** max |a - ref| / max |ref|; throws on a non-finite value of a. */
-function relErr(a: Float32Array | Float64Array, ref: Float64Array, what: string): number {
-  expect(a.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(a[i]!)) throw new Error(`${what}[${i}] = ${a[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(a[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 /** A mask source with about half of its values <= 0 (a third of those exactly 0). */
 function maskSource(count: number): Float32Array {

@@ -15,6 +15,7 @@ import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js
 import { runKernels } from './gpu-harness.js';
 import { dropoutMaskRef, dropoutRef } from './reference/dropout.js';
 import { randomArray } from './reference/random.js';
+import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
 
@@ -26,19 +27,6 @@ const params = (s: number, step: number, stream = 0): Float32Array =>
 /** Random values at least 0.1 away from zero, so that y == 0 means "dropped". */
 const nonzero = (n: number): Float32Array =>
   randomArray(n, seed++, 1).map((v) => (v < 0 ? v - 0.1 : v + 0.1));
-
-function compare(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 async function forward(g: Gpu, x: Float32Array, p: number, prm: Float32Array) {
   const ks = dropoutForwardKernels({ count: x.length, p }, targetOf(g));

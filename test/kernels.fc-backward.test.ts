@@ -15,6 +15,7 @@ import { runKernels } from './gpu-harness.js';
 import { fcRef } from './reference/fc.js';
 import { fcBackwardDataRef, fcBackwardWeightRef } from './reference/fc-backward.js';
 import { randomArray } from './reference/random.js';
+import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
 
@@ -40,20 +41,6 @@ const SHAPES: FcSpec[] = [
 const name = (s: FcSpec): string => `n${s.n} in${s.inFeatures} out${s.outFeatures}`;
 
 let seed = 7000;
-
-/** max |gpu - ref| / max |ref|; no NaN or infinity allowed. */
-function compare(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 /** Random values whose magnitude is at least 0.1 (finite differences stay off the ReLU kink). */
 function awayFromZero(n: number, s: number): Float64Array {

@@ -14,6 +14,7 @@ import { runKernels } from './gpu-harness.js';
 import { lrnRef } from './reference/lrn.js';
 import { lrnBackwardRef } from './reference/lrn-backward.js';
 import { randomArray } from './reference/random.js';
+import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
 
@@ -37,19 +38,6 @@ const name = (s: LrnBackwardSpec): string =>
   `n${s.n} c${s.c} ${s.h}x${s.w} size${s.size} alpha${s.alpha} beta${s.beta} k${s.k}`;
 
 let seed = 9800;
-
-function compare(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`dx[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 describe('lrn backward reference (float64 central differences of the forward)', () => {
   const cases: LrnBackwardSpec[] = [

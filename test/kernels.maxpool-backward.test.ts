@@ -16,6 +16,7 @@ import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js
 import { runKernels } from './gpu-harness.js';
 import { maxpoolBackwardRef } from './reference/maxpool-backward.js';
 import { randomArray } from './reference/random.js';
+import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
 
@@ -33,19 +34,6 @@ const SHAPES: MaxpoolBackwardSpec[] = [
 const name = (s: MaxpoolBackwardSpec): string => `n${s.n} c${s.c} ${s.h}x${s.w}`;
 
 let seed = 9500;
-
-function compare(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`dx[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 async function run(g: Gpu, spec: MaxpoolBackwardSpec, target: TargetInfo, x: Float32Array) {
   const dyCount = spec.n * spec.c * Math.floor(spec.h / 2) * Math.floor(spec.w / 2);

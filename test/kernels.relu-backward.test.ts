@@ -9,21 +9,9 @@ import { acquireGpu, releaseGpu, targetOf } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { randomArray } from './reference/random.js';
 import { reluBackwardRef } from './reference/relu-backward.js';
+import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
-
-function compare(y: Float32Array, ref: Float64Array): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`dx[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 let seed = 9100;
 

@@ -16,23 +16,11 @@ import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js
 import { runKernels } from './gpu-harness.js';
 import { randomArray } from './reference/random.js';
 import { meanXentLoss, softmaxXentRef } from './reference/softmax-xent.js';
+import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
 
 let seed = 11000;
-
-function compare(y: Float32Array, ref: Float64Array, what: string): number {
-  expect(y.length).toBe(ref.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Number.isFinite(y[i]!)) throw new Error(`${what}[${i}] = ${y[i]} (expected ${ref[i]})`);
-    maxErr = Math.max(maxErr, Math.abs(y[i]! - ref[i]!));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  return maxErr / maxRef;
-}
 
 function randomLabels(n: number, classes: number, s: number): Int32Array {
   return Int32Array.from(randomArray(n, s, 1), (u) =>
