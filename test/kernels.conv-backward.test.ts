@@ -256,10 +256,8 @@ describe('conv backward kernels', async () => {
   ];
   for (const [label, sg] of variants) {
     describe(label, () => {
-      if (sg && !g.subgroups) {
-        it.skip('the adapter has no subgroups', () => {});
-        return;
-      }
+      // Subgroup variants need the feature; the smoke test checks that lavapipe (CI) has it.
+      if (sg && !g.subgroups) return;
       for (const spec of SHAPES) {
         it(`dx, dw, db: ${name(spec)}`, async () => {
           expectSmall(await errors(spec, targetOf(g, sg), false));

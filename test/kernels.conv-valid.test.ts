@@ -121,10 +121,8 @@ describe('conv-valid kernels', async () => {
   ];
   for (const [label, sg] of variants) {
     describe(label, () => {
-      if (sg && !g.subgroups) {
-        it.skip('the adapter has no subgroups', () => {});
-        return;
-      }
+      // Subgroup variants need the feature; the smoke test checks that lavapipe (CI) has it.
+      if (sg && !g.subgroups) return;
       const target = (): TargetInfo => ({ ...targetOf(g), subgroups: sg });
       for (const s of SHAPES) {
         it(name(s), async () => {

@@ -120,10 +120,8 @@ describe('conv kernels', async () => {
   ];
   for (const [label, sg] of variants) {
     describe(label, () => {
-      if (sg && !g.subgroups) {
-        it.skip('the adapter has no subgroups', () => {});
-        return;
-      }
+      // Subgroup variants need the feature; the smoke test checks that lavapipe (CI) has it.
+      if (sg && !g.subgroups) return;
       for (const spec of SHAPES) {
         it(name(spec), async () => {
           expect(await relativeError(g, spec, targetOf(g, sg))).toBeLessThan(1e-4);

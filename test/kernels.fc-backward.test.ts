@@ -165,10 +165,8 @@ describe('fc backward kernels', async () => {
 
   for (const sg of [true, false]) {
     describe(sg ? 'subgroups' : 'plain', () => {
-      if (sg && !g.subgroups) {
-        it.skip('the adapter has no subgroups', () => {});
-        return;
-      }
+      // Subgroup variants need the feature; the smoke test checks that lavapipe (CI) has it.
+      if (sg && !g.subgroups) return;
       const target = (): TargetInfo => ({ ...targetOf(g), subgroups: sg });
       for (const spec of SHAPES) {
         it(`data ${name(spec)}`, async () => {

@@ -100,10 +100,8 @@ describe('fc kernels', async () => {
   ];
   for (const [label, sg, design] of variants) {
     describe(label, () => {
-      if (sg && !g.subgroups) {
-        it.skip('the adapter has no subgroups', () => {});
-        return;
-      }
+      // Subgroup variants need the feature; the smoke test checks that lavapipe (CI) has it.
+      if (sg && !g.subgroups) return;
       const target = (): TargetInfo => ({ ...targetOf(g), subgroups: sg });
       for (const spec of SHAPES) {
         it(name(spec), async () => {
