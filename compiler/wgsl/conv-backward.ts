@@ -38,6 +38,7 @@
  */
 import type { ConvScratch, ConvSpec } from './conv.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { indent, range } from './template.js';
 
 export interface ConvBackwardDataOptions {
   /** Zero dx where `mask_src` (the forward input x of this convolution, post-ReLU) is <= 0. */
@@ -60,12 +61,7 @@ export interface ConvBackwardTuning {
   readonly subgroups?: boolean;
 }
 
-const range = (n: number): number[] => [...Array(n).keys()];
 const round4 = (n: number): number => Math.ceil(n / 4) * 4;
-
-function indent(lines: string[], by: number): string {
-  return lines.map((l) => l.replace(/^/gm, ' '.repeat(by))).join('\n');
-}
 
 /** `i32(base) + d` written without a `+ -1`. */
 const plus = (base: string, d: number): string =>

@@ -30,6 +30,7 @@
  */
 import { fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { range } from './template.js';
 
 export interface ConvValidSpec {
   /** Batch size N. */
@@ -326,5 +327,3 @@ ${stores.join('\n')}
     bytes: f32Bytes(chunk.rows * KTOT + N * CIN * H * W + chunk.rows + outs),
   };
 }
-
-const range = (n: number): number[] => [...Array(n).keys()];

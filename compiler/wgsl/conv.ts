@@ -32,6 +32,7 @@
  * 16 x 2 x 4 tile, ~10 s for 16 x 4 x 4, which runs ~24% faster (docs/conv-kernel.md).
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { indent, range } from './template.js';
 
 export interface ConvSpec {
   /** Batch size N. */
@@ -202,8 +203,6 @@ export function convScratch(
 export function convKernels(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning = {}): Kernel[] {
   return [convKernel(plan(spec, target, tuning))];
 }
-
-const range = (n: number): number[] => [...Array(n).keys()];
 
 function convKernel(p: Plan): Kernel {
   const { n: N, cin: CIN, h: H, w: W, cout: COUT, relu } = p.spec;
@@ -459,8 +458,4 @@ ${indent(stores, 2)}
     flops: 2 * N * COUT * H * W * CIN * KK,
     bytes: f32Bytes(N * CIN * H * W + COUT * CIN * KK + COUT + N * COUT * H * W),
   };
-}
-
-function indent(lines: string[], by: number): string {
-  return lines.map((l) => l.replace(/^/gm, ' '.repeat(by))).join('\n');
 }

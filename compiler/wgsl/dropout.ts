@@ -22,7 +22,7 @@
  * index) and bump `step` every iteration; forward and backward of one layer in one step must see
  * the same params. `p` is a compile-time constant of the layer.
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface DropoutSpec {
   /** Elements in the whole batch. */
@@ -32,15 +32,6 @@ export interface DropoutSpec {
 }
 
 const WORKGROUP = 256;
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
 
 /** keep(i) = (h(i) >> 8) >= dropoutThreshold(p). */
 export const dropoutThreshold = (p: number): number => Math.ceil(p * 2 ** 24);

@@ -25,7 +25,8 @@
  *   every x vec4 is loaded once per R rows; the lanes of the first column also sum db.
  */
 import { fcChunks, type FcChunk, type FcSpec } from './fc.js';
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
+import { indent } from './template.js';
 
 export interface FcBackwardDataOptions {
   /** Fuse the ReLU backward of the FC's input: bind 'mask_src' ([N, IN]); dx = 0 where it is <= 0. */
@@ -45,15 +46,6 @@ export interface FcBackwardWeightOptions {
   readonly workgroupSize?: number;
   /** Share dy through subgroupBroadcast when the target has subgroups (default true). */
   readonly subgroups?: boolean;
-}
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
 }
 
 function check(spec: FcSpec, target: TargetInfo, what: string): void {
@@ -80,10 +72,6 @@ const positiveInt = (v: number, what: string): number => {
 
 function scope(lines: string[]): string[] {
   return ['{', ...lines.map((l) => '  ' + l), '}'];
-}
-
-function indent(lines: string[], by: number): string {
-  return lines.map((l) => ' '.repeat(by) + l).join('\n');
 }
 
 /** The kernels of dx = dy . w (one per weight chunk, dispatched in order). */

@@ -23,6 +23,7 @@
  * range of 'w' and carries its first row as a WGSL constant (y and b are bound whole).
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
+import { gcd, indent, lcm } from './template.js';
 
 export interface FcSpec {
   /** Batch size N. */
@@ -55,12 +56,6 @@ export interface FcTuning {
 export interface FcChunk {
   readonly row0: number;
   readonly rows: number;
-}
-
-const lcm = (a: number, b: number): number => (a * b) / gcd(a, b);
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
 }
 
 /**
@@ -310,8 +305,4 @@ const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' 
 
 function scope(lines: string[]): string[] {
   return ['{', ...lines.map((l) => '  ' + l), '}'];
-}
-
-function indent(lines: string[], by: number): string {
-  return lines.map((l) => ' '.repeat(by) + l).join('\n');
 }

@@ -22,28 +22,13 @@
  * and after C - 1 read as 0, which makes their t and u 0. Two loads and one store per element;
  * one pow and one division per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Literal } from './template.js';
 import type { LrnSpec } from './lrn.js';
 
 export type LrnBackwardSpec = LrnSpec;
 
 const WORKGROUP = 64;
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
-
-/** A WGSL f32 literal that round-trips the JavaScript number. */
-function f32(v: number): string {
-  if (!Number.isFinite(v)) throw new Error(`lrn backward: parameter ${v} is not finite`);
-  const s = String(v);
-  return /[.eE]/.test(s) ? s : `${s}.0`;
-}
 
 export function lrnBackwardKernels(spec: LrnBackwardSpec, target: TargetInfo): Kernel[] {
   const { n, c, h, w, size, alpha, beta, k } = spec;
@@ -101,10 +86,10 @@ const C: u32 = ${c}u;
 const P: u32 = ${P}u;          // ${T} per channel plane
 const INVOCATIONS: u32 = ${invocations}u;
 const GX: u32 = ${gx}u;
-const K: f32 = ${f32(k)};
-const ALPHA: f32 = ${f32(alpha)};
-const BETA: f32 = ${f32(beta)};
-const TWO_ALPHA_BETA: f32 = ${f32(Math.fround(2 * alpha * beta))};
+const K: f32 = ${f32Literal(k, 'lrn backward')};
+const ALPHA: f32 = ${f32Literal(alpha, 'lrn backward')};
+const BETA: f32 = ${f32Literal(beta, 'lrn backward')};
+const TWO_ALPHA_BETA: f32 = ${f32Literal(Math.fround(2 * alpha * beta), 'lrn backward')};
 
 @group(0) @binding(0) var<storage, read> x: array<${T}>;
 @group(0) @binding(1) var<storage, read> dy: array<${T}>;

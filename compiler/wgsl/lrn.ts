@@ -16,6 +16,7 @@
  * sum of squares is recomputed from the registers each step (no running sum, so no cancellation).
  */
 import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Literal } from './template.js';
 
 export interface LrnSpec {
   /** Batch size. */
@@ -31,13 +32,6 @@ export interface LrnSpec {
 }
 
 const WORKGROUP = 64;
-
-/** A WGSL f32 literal that round-trips the JavaScript number. */
-function f32(v: number): string {
-  if (!Number.isFinite(v)) throw new Error(`lrn: parameter ${v} is not finite`);
-  const s = String(v);
-  return /[.eE]/.test(s) ? s : `${s}.0`;
-}
 
 export function lrnKernels(spec: LrnSpec, target: TargetInfo): Kernel[] {
   const { n, c, h, w, size, alpha, beta, k } = spec;
@@ -88,9 +82,9 @@ const C: u32 = ${c}u;
 const P: u32 = ${P}u;          // ${T} per channel plane
 const INVOCATIONS: u32 = ${invocations}u;
 const GX: u32 = ${gx}u;
-const K: f32 = ${f32(k)};
-const ALPHA: f32 = ${f32(alpha)};
-const BETA: f32 = ${f32(beta)};
+const K: f32 = ${f32Literal(k, 'lrn')};
+const ALPHA: f32 = ${f32Literal(alpha, 'lrn')};
+const BETA: f32 = ${f32Literal(beta, 'lrn')};
 
 @group(0) @binding(0) var<storage, read> x: array<${T}>;
 @group(0) @binding(1) var<storage, read_write> y: array<${T}>;

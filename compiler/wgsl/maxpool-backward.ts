@@ -14,21 +14,12 @@
  * right-most windows also zero the dropped column of an odd W, those of the bottom windows the
  * dropped row of an odd H (and the corner).
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 import type { MaxpoolSpec } from './maxpool.js';
 
 export type MaxpoolBackwardSpec = MaxpoolSpec;
 
 const WORKGROUP = 64;
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
 
 const ARGMAX = `fn is_nan(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;

@@ -6,7 +6,7 @@
  * Elementwise and load-bound: vec4 loads and stores when the count is a multiple of 4, one scalar
  * element per invocation otherwise.
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface ReluBackwardSpec {
   /** Elements in the whole batch. */
@@ -14,15 +14,6 @@ export interface ReluBackwardSpec {
 }
 
 const WORKGROUP = 256;
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
 
 export function reluBackwardKernels(spec: ReluBackwardSpec, target: TargetInfo): Kernel[] {
   const { count } = spec;

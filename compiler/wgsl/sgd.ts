@@ -20,7 +20,8 @@
  * 'hyper' = f32 [lr, momentum, weightDecay, unused], so a learning-rate schedule needs no
  * recompile.
  */
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
+import { gcd, lcm } from './template.js';
 
 export interface SgdSpec {
   /** Total parameter floats (all tensors, laid out contiguously). */
@@ -34,21 +35,6 @@ export interface SgdChunk {
 }
 
 const WORKGROUP = 256;
-
-const lcm = (a: number, b: number): number => (a * b) / gcd(a, b);
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
-}
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}
 
 /** How [0, count) is split so that each chunk's bindings fit and start aligned. */
 export function sgdChunks(spec: SgdSpec, target: TargetInfo): SgdChunk[] {

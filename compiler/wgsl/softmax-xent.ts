@@ -15,22 +15,13 @@
  * ("online soft-max"), a tree reduction in workgroup memory combines them (ties between lanes go
  * to the smaller index), a second pass writes dx. Two reads of x and one write per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface SoftmaxXentSpec {
   /** Batch size N (dx is divided by it). */
   readonly n: number;
   /** Classes per sample. */
   readonly classes: number;
-}
-
-/** Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit. */
-function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
 }
 
 export function softmaxXentKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kernel[] {
