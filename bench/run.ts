@@ -2,9 +2,11 @@
  * `npm run bench`: the benchmark suite, fused vs unfused, on the current adapter.
  *
  * - CPU side (benny): parse + check, and compile, of VGG-16.
- * - Every distinct conv shape of VGG-16 at 224 (batch 1) and FC6, as one-layer models: GPU time
- *   of the layer from timestamp queries (else fenced wall time), fused (conv+bias+ReLU in one
- *   kernel) vs unfused (conv+bias, then a ReLU pass), median of the runs after warm-up.
+ * - Every distinct conv layer of VGG-16 at 224 (batch 1: its shape, and whether a max pool
+ *   follows it) and FC6, as one- or two-layer models: GPU time of the layer from timestamp
+ *   queries (else fenced wall time), fused (conv+bias+ReLU, and the pool where one follows, in
+ *   one kernel: cases labelled `+pool`) vs unfused (conv+bias, a ReLU pass, a pool pass), median
+ *   of the runs after warm-up.
  * - Networks A-E forward at 224, batch 1: wall time of a whole forward pass (one submit, upload
  *   and readback included), median after a warm-up run that compiles every pipeline.
  * - TensorFlow.js's WebGPU backend on the same adapter, on the same work, measured in the same
@@ -148,16 +150,20 @@ async function cpuSide(): Promise<{ name: string; opsPerSec: number; msPerOp: nu
   return out;
 }
 
-const VGG16_CONVS: [cin: number, cout: number, side: number][] = [
-  [3, 64, 224],
-  [64, 64, 224],
-  [64, 128, 112],
-  [128, 128, 112],
-  [128, 256, 56],
-  [256, 256, 56],
-  [256, 512, 28],
-  [512, 512, 28],
-  [512, 512, 14],
+/** VGG-16's distinct conv layers: shape, and whether a 2x2 max pool follows (conv-relu-pool). */
+const VGG16_CONVS: [cin: number, cout: number, side: number, pool: boolean][] = [
+  [3, 64, 224, false],
+  [64, 64, 224, true],
+  [64, 128, 112, false],
+  [128, 128, 112, true],
+  [128, 256, 56, false],
+  [256, 256, 56, false],
+  [256, 256, 56, true],
+  [256, 512, 28, false],
+  [512, 512, 28, false],
+  [512, 512, 28, true],
+  [512, 512, 14, false],
+  [512, 512, 14, true],
 ];
 
 async function main() {
@@ -169,9 +175,11 @@ async function main() {
 
   log('\nlayers of VGG-16 at 224, batch 1 (GPU time of the layer):');
   const layers: CaseResult[] = [];
-  for (const [cin, cout, side] of VGG16_CONVS) {
-    const g = model(`model l { input ${cin}x${side}x${side}\n conv3-${cout} }`);
-    layers.push(await layerCase(gpu, `conv3 ${cin}->${cout} ${side}`, g));
+  for (const [cin, cout, side, pool] of VGG16_CONVS) {
+    const g = model(
+      `model l { input ${cin}x${side}x${side}\n conv3-${cout}${pool ? ', maxpool' : ''} }`,
+    );
+    layers.push(await layerCase(gpu, `conv3 ${cin}->${cout} ${side}${pool ? ' +pool' : ''}`, g));
   }
   layers.push(
     await layerCase(gpu, 'FC6 25088->4096', model('model f { input 512x7x7\n FC-4096, FC-10 }')),

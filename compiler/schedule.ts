@@ -112,6 +112,8 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
         // padding 0) and a pad-0 conv whose output is 1x1 (exactly an FC) take conv-valid.
         const same = (op.kernel === 1 || op.kernel === 3) && 2 * op.pad === op.kernel - 1;
         const fcLike = op.pad === 0 && h === op.kernel && w === op.kernel;
+        // A fused 2x2 max pool (conv-relu-pool): node.out is already the pooled shape.
+        const pool = op.epilogue.some((s) => s.kind === 'maxpool');
         if (!same || fcLike) {
           if (op.pad !== 0) {
             throw new Error(
@@ -122,6 +124,29 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
             { n, cin: c, h, w, cout: op.cout, kernel: op.kernel, relu },
             target,
           );
+          if (pool) {
+            // conv-valid has no pooling epilogue: the conv writes the pre-pool tensor and the
+            // maxpool kernel reads it (two dispatches, as unfused, for this rare node).
+            const [ph, pw] = [h - op.kernel + 1, w - op.kernel + 1];
+            const pre = `act${node.id}.prepool`;
+            addTensor({
+              name: pre,
+              kind: 'activation',
+              shape: [n, op.cout, ph, pw],
+              bytes: 4 * n * op.cout * ph * pw,
+            });
+            bind.prepool = pre;
+            const rename = (k: Kernel, from: string): Kernel => ({
+              ...k,
+              bindings: k.bindings.map((b) =>
+                b.tensor === from ? { ...b, tensor: 'prepool' } : b,
+              ),
+            });
+            kernels = [
+              ...kernels.map((k) => rename(k, 'y')),
+              ...maxpoolKernels({ n, c: op.cout, h: ph, w: pw }, target).map((k) => rename(k, 'x')),
+            ];
+          }
           break;
         }
         const spec = {
@@ -133,6 +158,7 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
           kernel: op.kernel as 1 | 3,
           pad: op.pad,
           relu,
+          pool,
         };
         kernels = convKernels(spec, target);
         for (const s of convScratch(spec, target)) {

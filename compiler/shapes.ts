@@ -68,6 +68,11 @@ function outputShape(node: Node, ins: readonly Shape[], diags: Diagnostic[]): Sh
         );
         return undefined;
       }
+      // A pool fused into the epilogue (compiler/passes/fuse-pool.ts) halves the output, as the
+      // maxpool node it replaced did (shape inference rejected a side below 2 there).
+      if (op.epilogue.some((s) => s.kind === 'maxpool')) {
+        return [op.cout, Math.floor(oh / 2), Math.floor(ow / 2)];
+      }
       return [op.cout, oh, ow];
     }
     case 'maxpool': {
@@ -117,7 +122,12 @@ export function paramCount(node: TypedNode, input: Shape | undefined): number {
 export function macCount(node: TypedNode, input: Shape | undefined): number {
   const op = node.op;
   if (!input) return 0;
-  if (op.op === 'conv') return node.out[0] * node.out[1] * node.out[2] * input[0] * op.kernel ** 2;
+  if (op.op === 'conv') {
+    // From the input, not node.out: a fused pool makes node.out the pooled shape.
+    const oh = input[1] + 2 * op.pad - op.kernel + 1;
+    const ow = input[2] + 2 * op.pad - op.kernel + 1;
+    return op.cout * oh * ow * input[0] * op.kernel ** 2;
+  }
   if (op.op === 'fc') return op.units * input[0] * input[1] * input[2];
   return 0;
 }

@@ -137,18 +137,36 @@ describe('vggc init / run / compile', () => {
     expect(vggc('compile', 'examples/mnist.vgg', '--out', fused).code).toBe(0);
     const r = vggc('compile', 'examples/mnist.vgg', '--out', unfused, '--no-fuse');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/fusion: (\d+) dispatches unfused -> (\d+) fused/);
+    const counts = /fusion: (\d+) dispatches unfused -> (\d+) fused/.exec(r.out);
+    expect(counts, r.out).not.toBeNull();
+    expect(Number(counts![1]) - Number(counts![2])).toBe(7);
     const planF = JSON.parse(readFileSync(join(fused, 'plan.json'), 'utf8'));
     const planU = JSON.parse(readFileSync(join(unfused, 'plan.json'), 'utf8'));
-    // mnist: 4 convs and 1 hidden FC each carry a ReLU that fusion folds in.
-    expect(planU.dispatches.length - planF.dispatches.length).toBe(5);
-    expect(planU.dispatches.filter((d: { layer: string }) => d.layer === 'relu')).toHaveLength(5);
+    // mnist: 4 convs and 1 hidden FC each carry a ReLU that fusion folds in, and both pools
+    // follow a conv (conv-relu-pool).
+    type Dispatch = { layer: string };
+    const layers = (p: { dispatches: Dispatch[] }, layer: string) =>
+      p.dispatches.filter((d) => d.layer === layer);
+    expect(planU.dispatches.length - planF.dispatches.length).toBe(7);
+    expect(layers(planU, 'relu')).toHaveLength(5);
+    expect(layers(planU, 'maxpool')).toHaveLength(2);
+    expect(layers(planF, 'relu')).toHaveLength(0);
+    expect(layers(planF, 'maxpool')).toHaveLength(0);
+    expect(layers(planF, 'conv3-16+relu+maxpool')).toHaveLength(1);
+    expect(layers(planF, 'conv3-32+relu+maxpool')).toHaveLength(1);
+    // --fuse picks: only the ReLUs, so the pools stay dispatches of their own.
+    const reluOnly = join(dir, 'relu-only');
+    const p = vggc('compile', 'examples/mnist.vgg', '--out', reluOnly, '--fuse', 'conv-relu');
+    expect(p.code, p.err).toBe(0);
+    const planR = JSON.parse(readFileSync(join(reluOnly, 'plan.json'), 'utf8'));
+    expect(planU.dispatches.length - planR.dispatches.length).toBe(5);
+    expect(layers(planR, 'maxpool')).toHaveLength(2);
     const files = readdirSync(fused).filter((f) => f.endsWith('.wgsl'));
     expect(files.length).toBe(planF.summary.kernels);
     for (const d of planF.dispatches) expect(files).toContain(d.kernel);
     const conv = files.find((f) => f.startsWith('conv3x3'))!;
     const head = readFileSync(join(fused, conv), 'utf8').split('\n').slice(0, 3).join('\n');
-    expect(head).toMatch(/^\/\/ vggc mnist, batch 1: conv3-\d+\+relu \(node \d+\)/);
+    expect(head).toMatch(/^\/\/ vggc mnist, batch 1: conv3-\d+\+relu(\+maxpool)? \(node \d+\)/);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 });

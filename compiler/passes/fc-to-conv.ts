@@ -53,9 +53,9 @@ export function fcToConv<G extends TypedGraph>(g: G): G {
 
 /**
  * The smallest input height and width for which every layer of `g` (after `fcToConv`) has an
- * output of at least 1x1: walks back from the last node. A 2x2 max pool needs twice its output;
- * a K x K conv with padding P needs its output + K - 1 - 2P. VGG-16 at 224: 7x7 before FC6 ->
- * 224 after five pools.
+ * output of at least 1x1: walks back from the last node. A 2x2 max pool needs twice its output
+ * (also when fused into a conv's epilogue); a K x K conv with padding P needs its output
+ * + K - 1 - 2P. VGG-16 at 224: 7x7 before FC6 -> 224 after five pools.
  */
 export function minDenseInput(g: Graph): [h: number, w: number] {
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
@@ -67,6 +67,11 @@ export function minDenseInput(g: Graph): [h: number, w: number] {
       h *= 2;
       w *= 2;
     } else if (op.op === 'conv') {
+      if (op.epilogue.some((s) => s.kind === 'maxpool')) {
+        // A fused pool (conv-relu-pool) comes after the conv: undo it first.
+        h *= 2;
+        w *= 2;
+      }
       h = Math.max(1, h + op.kernel - 1 - 2 * op.pad);
       w = Math.max(1, w + op.kernel - 1 - 2 * op.pad);
     } else if (op.op === 'fc') {

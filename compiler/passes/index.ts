@@ -4,12 +4,14 @@
  */
 import { VggcError, error } from '../../dsl/diagnostics.js';
 import type { Graph } from '../ir.js';
+import { fusePool } from './fuse-pool.js';
 import { fuseRelu } from './fuse-relu.js';
 import { removeDropout } from './remove-dropout.js';
 
 /** Fusion passes by the name `--fuse` takes, in the order they run. */
 export const FUSIONS = {
   'conv-relu': fuseRelu,
+  'conv-relu-pool': fusePool,
 } as const satisfies Record<string, <G extends Graph>(g: G) => G>;
 
 export type FusionName = keyof typeof FUSIONS;

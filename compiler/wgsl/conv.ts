@@ -1,9 +1,10 @@
 /**
- * 2-D convolution, stride 1, "same" size: y = relu?(conv(x, w) + b), K x K with K in {1, 3}.
+ * 2-D convolution, stride 1, "same" size: y = pool?(relu?(conv(x, w) + b)), K x K with K in
+ * {1, 3}, pool an optional 2x2 / stride 2 max pool (the conv-relu-pool fusion).
  *
  * x is `[N, CIN, H, W]` (NCHW), w is `[COUT, CIN, K, K]` (torch Conv2d layout), b is `[COUT]`,
- * y is `[N, COUT, H, W]`: the tensors as they are, one kernel, no scratch. Every shape is a WGSL
- * constant of the generated kernel.
+ * y is `[N, COUT, H, W]`, or `[N, COUT, floor(H / 2), floor(W / 2)]` with the pool: the tensors
+ * as they are, one kernel, no scratch. Every shape is a WGSL constant of the generated kernel.
  *
  * The design follows what sets the speed on lavapipe (/work/shared/lavapipe-notes.md and
  * docs/conv-kernel.md): a storage-buffer load with a lane-varying address is a per-lane loop of
@@ -20,7 +21,16 @@
  *   `subgroupBroadcast` with a constant lane hands each weight to the whole subgroup; without
  *   subgroups every lane loads the whole block itself (a broadcast from cache on a real GPU);
  * - zero padding is done with masks (`select`) on the loads, so x needs no padded copy;
- *   out-of-image addresses are left to WebGPU's bounds checks and their values masked to zero.
+ *   out-of-image addresses are left to WebGPU's bounds checks and their values masked to zero;
+ * - the fused pool (`spec.pool`) changes only the tiling and the stores: ROWS must be even (2 or
+ *   4) and COLS is 4 or 8, so a tile starts on an even row and column and holds whole 2x2 windows;
+ *   after the input-channel loop each pair of accumulator rows becomes one pooled row (a
+ *   NaN-propagating vec4 max of the two rows, then of the column pairs), the bias and ReLU are
+ *   applied to the maxima (both commute with max: the same floats), and ROWS/2 x COLS/2 pooled
+ *   pixels per channel are stored. The main loop, and so the speed on lavapipe, is unchanged; the
+ *   separate pool pass and 3/4 of the stores go. Odd sides need no special case: the tiles cover
+ *   only the pooled outputs (tiles holding just an odd side's last row or column are not
+ *   dispatched), and the stores mask pooled rows and columns past floor(H / 2) x floor(W / 2).
  *
  * Correctness never depends on the subgroup size: broadcasts read lanes 0..LANES-1 only, and the
  * kernel checks `subgroup_size >= LANES` (it writes NaN otherwise, so a misuse fails loudly).
@@ -32,6 +42,7 @@
  * 16 x 2 x 4 tile, ~10 s for 16 x 4 x 4, which runs ~24% faster (docs/conv-kernel.md).
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { NAN_MAX } from './maxpool.js';
 import { indent, range } from './template.js';
 
 export interface ConvSpec {
@@ -46,6 +57,12 @@ export interface ConvSpec {
   readonly pad: number;
   /** Apply ReLU after the bias. */
   readonly relu: boolean;
+  /**
+   * Then 2x2 max pooling, stride 2 (the `maxpool` epilogue step): y is `[N, COUT, floor(H / 2),
+   * floor(W / 2)]`, an odd side's last row or column dropped as in PyTorch. Default false. The
+   * backward kernels (conv-backward.ts) do not take it.
+   */
+  readonly pool?: boolean;
 }
 
 /** A TargetInfo that may also state the adapter's smallest subgroup size. */
@@ -93,6 +110,10 @@ interface Plan {
   readonly subgroups: boolean;
   readonly vec4Input: boolean;
   readonly order: 'channels' | 'pixels';
+  /** Fused 2x2 max pool: y is OH x OW = floor(H / 2) x floor(W / 2). Else OH = H, OW = W. */
+  readonly pool: boolean;
+  readonly oh: number;
+  readonly ow: number;
   /** Pixel tiles per row and per column of the image. */
   readonly tilesX: number;
   readonly tilesY: number;
@@ -125,8 +146,16 @@ function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
   if (coTile % 4 !== 0 || coTile < 4 || coTile > 32) throw new Error('conv: bad coTile');
   if (cols !== 4 && cols !== 8) throw new Error('conv: cols must be 4 or 8');
   if (!Number.isInteger(rows) || rows < 1 || rows > 4) throw new Error('conv: rows must be 1..4');
-  const tilesX = Math.ceil(w / cols);
-  const tilesY = Math.ceil(h / rows);
+  const pool = spec.pool ?? false;
+  if (pool && (h < 2 || w < 2)) throw new Error(`conv: a 2x2 pool needs 2x2 pixels, not ${h}x${w}`);
+  // With the pool, tiles start on even rows and columns and hold whole 2x2 windows.
+  if (pool && rows % 2 !== 0) throw new Error('conv: with pool, rows must be 2 or 4');
+  const oh = pool ? Math.floor(h / 2) : h;
+  const ow = pool ? Math.floor(w / 2) : w;
+  // Tiles that hold output pixels (with the pool, an odd side's last row or column of conv
+  // outputs is dropped, and a tile holding only that is not dispatched).
+  const tilesX = pool ? Math.ceil(ow / (cols / 2)) : Math.ceil(w / cols);
+  const tilesY = pool ? Math.ceil(oh / (rows / 2)) : Math.ceil(h / rows);
   const tiles = n * tilesY * tilesX;
   const wg = Math.min(
     tuning.workgroupSize ?? defaultWorkgroupSize(tiles, target.software),
@@ -141,7 +170,7 @@ function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
   const gx = Math.ceil(groups / gz);
   const largest = Math.max(
     f32Bytes(n * cin * h * w),
-    f32Bytes(n * cout * h * w),
+    f32Bytes(n * cout * oh * ow),
     f32Bytes(cout * cin * K * K),
   );
   if (largest > target.maxStorageBufferBindingSize) {
@@ -164,6 +193,9 @@ function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
     subgroups,
     vec4Input: tuning.vec4Input ?? true,
     order: tuning.order ?? 'channels',
+    pool,
+    oh,
+    ow,
     tilesX,
     tilesY,
     tiles,
@@ -207,6 +239,7 @@ export function convKernels(spec: ConvSpec, target: ConvTarget, tuning: ConvTuni
 function convKernel(p: Plan): Kernel {
   const { n: N, cin: CIN, h: H, w: W, cout: COUT, relu } = p.spec;
   const { K, P, KK, coTile: CO, rows: R, cols: C, lanes: LANES, wg: WG } = p;
+  const { pool, oh: OH, ow: OW } = p;
   const sg = p.subgroups;
   const G = C / 4; // vec4 column groups per tile row
   // Rows of x start on a 16-byte boundary: read the tile's own columns as vec4s through a
@@ -219,7 +252,7 @@ function convKernel(p: Plan): Kernel {
   const BLOCK = KK * CO; // weights per input channel of the tile, laid out [tap][co]
   const regs = Math.ceil(BLOCK / LANES); // weight floats each lane loads per input channel
   const cos = range(CO);
-  const name = `conv${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}`;
+  const name = `conv${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}${pool ? '_pool' : ''}`;
   const acc = (co: number, r: number, g: number): string => `acc${co}_${r}${g}`;
 
   /** Weight of output channel co (tile-relative), tap t, for the current input channel. */
@@ -326,43 +359,67 @@ function convKernel(p: Plan): Kernel {
     (r) => `let xr${r} = xo + u32(iy${r} * i32(W) + i32(x0)); // row ${r} of the window, column x0`,
   );
 
-  const act = (e: string): string => (relu ? `max(${e}, vec4<f32>(0.0))` : e);
-  const stores = cos.flatMap((co) =>
-    range(R).flatMap((r) =>
-      range(G).map(
-        (g) => `store(n, co0 + ${co}u, oy + ${r}u, x0 + ${4 * g}u, ${acc(co, r, g)}, ok);`,
-      ),
-    ),
-  );
+  const vec = pool ? 'vec2<f32>' : 'vec4<f32>';
+  const act = (e: string): string => (relu ? `max(${e}, ${vec}(0.0))` : e);
+  // With the pool, rows 2i and 2i + 1 of a column group make 2 pooled pixels: pooled row
+  // oy / 2 + i, columns x0 / 2 + 2g and + 1 (oy and x0 are even: tiles hold whole windows).
+  const stores = pool
+    ? cos.flatMap((co) =>
+        range(R / 2).flatMap((i) =>
+          range(G).map(
+            (g) =>
+              `store(n, co0 + ${co}u, py0 + ${i}u, px0 + ${2 * g}u, pool2(${acc(co, 2 * i, g)}, ${acc(co, 2 * i + 1, g)}), ok);`,
+          ),
+        ),
+      )
+    : cos.flatMap((co) =>
+        range(R).flatMap((r) =>
+          range(G).map(
+            (g) => `store(n, co0 + ${co}u, oy + ${r}u, x0 + ${4 * g}u, ${acc(co, r, g)}, ok);`,
+          ),
+        ),
+      );
 
-  const header = `// ${name}: ${K}x${K} convolution, stride 1, pad ${P}, + bias${relu ? ' + ReLU' : ''}.
-//   y[n, co, oy, ox] = ${relu ? 'max(0, ' : ''}b[co] + sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + ky - ${P}, ox + kx - ${P}]${relu ? ')' : ''}
-//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   b: [${COUT}]   y: [${N}, ${COUT}, ${H}, ${W}]
+  const convFormula = `${relu ? 'max(0, ' : ''}b[co] + sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + ky - ${P}, ox + kx - ${P}]${relu ? ')' : ''}`;
+  const header = `// ${name}: ${K}x${K} convolution, stride 1, pad ${P}, + bias${relu ? ' + ReLU' : ''}${pool ? ' + 2x2 max pool, stride 2' : ''}.
+${
+  pool
+    ? `//   c[n, co, oy, ox] = ${convFormula}
+//   y[n, co, py, px] = max of c[n, co, 2 py + dy, 2 px + dx], dy, dx in {0, 1} (PyTorch: an odd side's last row/column is
+//   dropped; the max propagates a NaN). Computed as ${relu ? 'max(0, b[co] + max of the sums)' : 'b[co] + max of the sums'}: the same floats.`
+    : `//   y[n, co, oy, ox] = ${convFormula}`
+}
+//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   b: [${COUT}]   y: [${N}, ${COUT}, ${OH}, ${OW}]
 //   Each invocation: ${CO} output channels x ${R} row${R > 1 ? 's' : ''} x ${C} columns (${CO * R * G} vec4 accumulators);
 //   per input channel it loads its ${WR} x ${WC} input window (${
     xVec
       ? `per row ${G} vec4${G > 1 ? 's' : ''} through 'xv'${K > 1 ? ' + 2 scalars' : ''}`
       : 'scalar loads'
   }, masked: zero outside the image)
-//   and does ${CO * R * G * KK} vec4 multiply-adds (unrolled).
+//   and does ${CO * R * G * KK} vec4 multiply-adds (unrolled).${
+    pool
+      ? `\n//   Pool: the tile starts on an even row and column, so its ${R} x ${C} pixels are ${(R / 2) * (C / 2)} whole 2x2 windows, pooled in
+//   registers after the loop: ${CO * (R / 2) * (C / 2)} outputs stored per invocation, no pre-pool tensor.`
+      : ''
+  }
 //   Weights: ${
     sg
       ? `each lane of a group of ${LANES} loads ${regs} of the channel's ${BLOCK}, shared by subgroupBroadcast from lanes 0..${LANES - 1};\n//   needs subgroup size >= ${LANES} (checked: writes NaN otherwise)`
       : `every lane loads the channel's ${BLOCK} itself (no subgroups)`
   }.
 //   Workgroup size ${WG}, all in one block of output channels; dispatch (${p.grid.join(', ')}) =
-//   ${p.tiles} pixel tiles (N x ceil(H / ${R}) x ceil(W / ${C})) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
+//   ${p.tiles} pixel tiles (N x ${pool ? `ceil(OH / ${R / 2}) x ceil(OW / ${C / 2})` : `ceil(H / ${R}) x ceil(W / ${C})`}) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
 
   const code = `${header}
 ${sg ? 'enable subgroups;\n' : ''}
 const CIN: u32 = ${CIN}u;
 const H: u32 = ${H}u;
 const W: u32 = ${W}u;
-const COUT: u32 = ${COUT}u;
+const COUT: u32 = ${COUT}u;${pool ? `\nconst OH: u32 = ${OH}u;                 // pooled output rows, floor(H / 2)\nconst OW: u32 = ${OW}u;                 // pooled output columns, floor(W / 2)` : ''}
 const KK: u32 = ${KK}u;                 // taps per filter
 const CO_TILE: u32 = ${CO}u;           // output channels per invocation
-const TILES_X: u32 = ${p.tilesX}u;           // pixel tiles per image row, ceil(W / ${C})
-const TILES_Y: u32 = ${p.tilesY}u;           // pixel tiles per image column, ceil(H / ${R})
+const TILES_X: u32 = ${p.tilesX}u;           // pixel tiles per image row, ${pool ? `ceil(OW / ${C / 2})` : `ceil(W / ${C})`}
+const TILES_Y: u32 = ${p.tilesY}u;           // pixel tiles per image column, ${pool ? `ceil(OH / ${R / 2})` : `ceil(H / ${R})`}
 const TILES: u32 = ${p.tiles}u;          // pixel tiles in the batch
 const GX: u32 = ${p.grid[0]}u;${sg ? `\nconst LANES: u32 = ${LANES}u;            // lanes that load the weights of a subgroup` : ''}
 
@@ -385,7 +442,28 @@ fn weightOffset(co0: u32, f: u32) -> u32 {
 `
     : ''
 }
-// Adds the bias, applies the activation and stores 4 pixels (row oy, columns ox..ox + 3) of
+${
+  pool
+    ? `${NAN_MAX}
+
+// The 2x2 maxima of two rows of 4 columns: (columns 0, 1 of both rows; columns 2, 3).
+fn pool2(top: vec4<f32>, bottom: vec4<f32>) -> vec2<f32> {
+  let m = nan_max4(top, bottom);
+  return nan_max4(m.xzxz, m.ywyw).xy;
+}
+
+// Adds the bias, applies the activation and stores 2 pooled pixels (row py, columns px, px + 1)
+// of output channel co of image n, skipping what lies outside y. The bias and ReLU commute with
+// the max (both are monotone), so they are applied to the 2 maxima, not to 8 pixels.
+fn store(n: u32, co: u32, py: u32, px: u32, m: vec2<f32>, ok: bool) {
+  if (!ok || co >= COUT || py >= OH) { return; }
+  let v = ${act('m + b[co]')};
+  let at = ((n * COUT + co) * OH + py) * OW + px;
+  for (var i = 0u; i < 2u; i++) {
+    if (px + i < OW) { y[at + i] = v[i]; }
+  }
+}`
+    : `// Adds the bias, applies the activation and stores 4 pixels (row oy, columns ox..ox + 3) of
 // output channel co of image n, skipping what lies outside y.
 fn store(n: u32, co: u32, oy: u32, ox: u32, acc: vec4<f32>, ok: bool) {
   if (!ok || co >= COUT || oy >= H) { return; }
@@ -394,6 +472,7 @@ fn store(n: u32, co: u32, oy: u32, ox: u32, acc: vec4<f32>, ok: bool) {
   for (var i = 0u; i < 4u; i++) {
     if (ox + i < W) { y[at + i] = v[i]; }
   }
+}`
 }
 
 @compute @workgroup_size(${WG})
@@ -408,7 +487,7 @@ fn main(
   let n = t / (TILES_Y * TILES_X);
   let oy = (t / TILES_X) % TILES_Y * ${R}u;
   let x0 = t % TILES_X * ${C}u;
-  let co0 = wid.y * CO_TILE;
+  let co0 = wid.y * CO_TILE;${pool ? '\n  let py0 = oy / 2u; // first pooled row and column of the tile\n  let px0 = x0 / 2u;' : ''}
 ${indent(setup, 2)}
 ${cos
   .flatMap((co) =>
@@ -430,8 +509,8 @@ ${
   if (gid < TILES && sgsize < LANES) {
     let nan = bitcast<f32>(0x7fc00000u + min(sgsize, 0u));
     for (var co = co0; co < min(co0 + CO_TILE, COUT); co++) {
-      for (var r = oy; r < min(oy + ${R}u, H); r++) {
-        for (var ox = x0; ox < min(x0 + ${C}u, W); ox++) { y[((n * COUT + co) * H + r) * W + ox] = nan; }
+      for (var r = ${pool ? 'py0' : 'oy'}; r < min(${pool ? `py0 + ${R / 2}u, OH` : `oy + ${R}u, H`}); r++) {
+        for (var ox = ${pool ? 'px0' : 'x0'}; ox < min(${pool ? `px0 + ${C / 2}u, OW` : `x0 + ${C}u, W`}); ox++) { y[((n * COUT + co) * ${pool ? 'OH' : 'H'} + r) * ${pool ? 'OW' : 'W'} + ox] = nan; }
       }
     }
   }`
@@ -455,7 +534,8 @@ ${indent(stores, 2)}
     workgroupSize: [WG, 1, 1],
     dispatch: p.grid,
     bindings,
-    flops: 2 * N * COUT * H * W * CIN * KK,
-    bytes: f32Bytes(N * CIN * H * W + COUT * CIN * KK + COUT + N * COUT * H * W),
+    // With the pool: 3 comparisons per pooled output, as the maxpool kernel counts them.
+    flops: 2 * N * COUT * H * W * CIN * KK + (pool ? 3 * N * COUT * OH * OW : 0),
+    bytes: f32Bytes(N * CIN * H * W + COUT * CIN * KK + COUT + N * COUT * OH * OW),
   };
 }

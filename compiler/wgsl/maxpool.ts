@@ -23,8 +23,8 @@ export interface MaxpoolSpec {
 
 const WORKGROUP = 64;
 
-/** NaN-propagating max helpers, shared by both forms. */
-const NAN_MAX = `// max(a, b) that returns NaN when either operand is NaN (PyTorch semantics). The test is on
+/** NaN-propagating max helpers, shared by both forms and by the conv kernel's fused pool. */
+export const NAN_MAX = `// max(a, b) that returns NaN when either operand is NaN (PyTorch semantics). The test is on
 // the bits: exponent all ones and a non-zero mantissa.
 fn is_nan4(v: vec4<f32>) -> vec4<bool> {
   return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);

@@ -1,6 +1,7 @@
 /**
  * Float64 CPU reference of a whole network: walks the lowered Graph (as written, before any pass,
- * or after the FC-to-conv rewrite: convs of any K and padding) and applies each op's reference.
+ * or after the FC-to-conv rewrite: convs of any K and padding; a conv's fused ReLU and pool
+ * epilogue steps are applied too) and applies each op's reference.
  * Dropout is the identity (inference).
  */
 import type { TypedGraph } from '../../compiler/shapes.js';
@@ -43,6 +44,11 @@ export function networkRef(
           pad: op.pad,
           relu: op.epilogue.some((s) => s.kind === 'relu'), // fused ReLU, if any
         });
+        if (op.epilogue.some((s) => s.kind === 'maxpool')) {
+          // fused pool (conv-relu-pool), after the ReLU
+          const [ho, wo] = [h + 2 * op.pad - op.kernel + 1, w + 2 * op.pad - op.kernel + 1];
+          y = maxpoolRef(y, { n, c: op.cout, h: ho, w: wo });
+        }
         break;
       }
       case 'fc': {
