@@ -41,9 +41,77 @@ export type Op =
       readonly k: number;
     }
   | { readonly op: 'dropout'; readonly p: number }
-  | { readonly op: 'softmax' };
+  | { readonly op: 'softmax' }
+  | TrainingOp;
+
+/**
+ * Ops that only training graphs hold: the autodiff pass (compiler/passes/autodiff.ts) appends
+ * them after the forward nodes, and the training fusions rewrite them. A gradient op reads
+ * forward tensors and other gradients by node id like any other op; its own output is the
+ * gradient with respect to one forward tensor (same shape), except for the parameter-gradient
+ * and optimiser nodes, which write the parameter-sized tensors named after their `param`
+ * (`grad.features.0.weight`) and have `out` = [0, 0, 0].
+ */
+export type TrainingOp =
+  /** inputs [probs]: dlogits = (p - onehot(label)) / N; also writes per-sample loss and hits. */
+  | { readonly op: 'xent-grad' }
+  /** inputs [logits]: soft-max + cross-entropy forward and backward in one (a fusion). */
+  | { readonly op: 'softmax-xent' }
+  /** inputs [mask source, dy]: dx = dy where the mask source (the ReLU's output) is > 0. */
+  | { readonly op: 'relu-grad' }
+  /** inputs [x, dy]: routes each window's gradient to its argmax in x (PyTorch ties). */
+  | { readonly op: 'maxpool-grad' }
+  /** inputs [x, dy]. */
+  | {
+      readonly op: 'lrn-grad';
+      readonly n: number;
+      readonly alpha: number;
+      readonly beta: number;
+      readonly k: number;
+    }
+  /** inputs [dy]: the mask of the forward dropout node `stream` regenerated from its seed. */
+  | { readonly op: 'dropout-grad'; readonly p: number; readonly stream: number }
+  /**
+   * inputs [dy] or, with `mask`, [dy, mask source]: dx = conv_transpose(dy, w), zeroed where the
+   * mask source is <= 0 (a ReLU backward fused in). Weights from the node's `param`.
+   */
+  | {
+      readonly op: 'conv-grad-data';
+      readonly kernel: number;
+      readonly pad: number;
+      readonly mask: boolean;
+    }
+  /** inputs [x, dy]: the weight and bias gradients of the conv `param`. */
+  | { readonly op: 'conv-grad-weight'; readonly kernel: number; readonly pad: number }
+  /** inputs [dy] or [dy, mask source], as conv-grad-data. */
+  | { readonly op: 'fc-grad-data'; readonly mask: boolean }
+  /** inputs [x, dy]: the weight and bias gradients of the FC `param`. */
+  | { readonly op: 'fc-grad-weight' }
+  /**
+   * inputs: the parameter-gradient nodes of `params` (module paths): SGD with momentum and
+   * weight decay on those parameters; one node for all of them once fused.
+   */
+  | { readonly op: 'sgd'; readonly params: readonly string[] };
 
 export type OpKind = Op['op'];
+
+/** Whether a node belongs to the backward pass or the optimiser. */
+export const isTrainingOp = (op: Op): op is TrainingOp =>
+  TRAINING_OPS.has(op.op as TrainingOp['op']);
+
+const TRAINING_OPS = new Set<TrainingOp['op']>([
+  'xent-grad',
+  'softmax-xent',
+  'relu-grad',
+  'maxpool-grad',
+  'lrn-grad',
+  'dropout-grad',
+  'conv-grad-data',
+  'conv-grad-weight',
+  'fc-grad-data',
+  'fc-grad-weight',
+  'sgd',
+]);
 
 export interface Node {
   readonly id: number;

@@ -8,10 +8,19 @@
  * torchvision names (`features.0.weight`).
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import type { Shape, TypedNode } from './ir.js';
+import { isTrainingOp, type Shape, type TypedNode } from './ir.js';
 import { describe } from './lower.js';
 import { planMemory, type Lifetime, type MemoryPlan } from './memory.js';
-import { paramNames } from './params.js';
+import { paramNames, type NodeParams } from './params.js';
+import {
+  flatLayout,
+  momentumName,
+  scheduleOptimizer,
+  scheduleTrainingNode,
+  type FlatEntry,
+  type TrainContext,
+  type TrainingLayout,
+} from './schedule-train.js';
 import type { TypedGraph } from './shapes.js';
 import { convKernels, convScratch } from './wgsl/conv.js';
 import { convValidKernels } from './wgsl/conv-valid.js';
@@ -22,7 +31,13 @@ import { maxpoolKernels } from './wgsl/maxpool.js';
 import { reluKernels } from './wgsl/relu.js';
 import { softmaxKernels } from './wgsl/softmax.js';
 
-export type TensorKind = 'input' | 'activation' | 'param' | 'scratch';
+/**
+ * 'input': the batch; 'activation' and 'scratch': share buffers by the memory plan; 'param':
+ * weights; in training also 'grad' and 'state' (momentum), which with the params are views into
+ * the 'flat' buffers, and 'host': small tensors the host writes or reads every step.
+ */
+export type TensorKind =
+  'input' | 'activation' | 'param' | 'scratch' | 'grad' | 'state' | 'flat' | 'host';
 
 export interface PlanTensor {
   readonly name: string;
@@ -30,6 +45,8 @@ export interface PlanTensor {
   /** `[N, C, H, W]` for activations, the torch shape for parameters, `[floats]` for scratch. */
   readonly shape: readonly number[];
   readonly bytes: number;
+  /** A tensor that lives inside another one (training layout: a parameter in 'params'). */
+  readonly view?: { readonly of: string; readonly offsetBytes: number };
 }
 
 export interface PlanStep {
@@ -53,6 +70,8 @@ export interface KernelPlan {
   readonly outputShape: Shape;
   readonly memory: MemoryPlan;
   readonly paramBytes: number;
+  /** Present for a training plan: the flat parameter layout and the dropout seed blocks. */
+  readonly training?: TrainingLayout;
 }
 
 export interface ScheduleOptions {
@@ -68,8 +87,10 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
   const actName = new Map<number, string>();
 
+  const training = graph.nodes.some((node) => isTrainingOp(node.op));
   const addTensor = (t: PlanTensor) => {
-    if (t.bytes > target.maxStorageBufferBindingSize && t.kind !== 'param') {
+    const whole = t.kind === 'activation' || t.kind === 'input' || t.kind === 'scratch';
+    if (t.bytes > target.maxStorageBufferBindingSize && whole) {
       throw new VggcError(
         error(
           `tensor ${t.name} [${t.shape.join(', ')}] needs ${mib(t.bytes)} MiB, over this adapter's ` +
@@ -92,9 +113,53 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
     return name;
   };
 
+  const byParam = new Map<string, NodeParams>();
+  for (const [id, p] of names) byParam.set(byId.get(id)!.param!, p);
+  const ctx: TrainContext = {
+    n,
+    target,
+    input: (node, i) => {
+      const src = byId.get(node.inputs[i]!);
+      if (!src) throw new Error(`internal: node ${node.id} reads a missing node`);
+      return src;
+    },
+    act: (id) => {
+      const name = actName.get(id);
+      if (!name) throw new Error(`internal: node ${id} has no activation`);
+      return name;
+    },
+    activation,
+    addTensor,
+    params: (param) => {
+      const p = byParam.get(param);
+      if (!p) throw new Error(`internal: no layer has parameters '${param}'`);
+      return p;
+    },
+  };
+  const label = (node: TypedNode) =>
+    describe(node.op) +
+    ('epilogue' in node.op ? node.op.epilogue.map((s) => `+${s.kind}`).join('') : '');
+  let entries: FlatEntry[] | undefined;
+  const dropout: { tensor: string; stream: number }[] = [];
+
   for (const node of graph.nodes) {
     if (node.op.op === 'input') {
       activation(node);
+      continue;
+    }
+    if (node.op.op === 'sgd') {
+      entries ??= flatLayout(paramTensors(tensors), target);
+      const all = [...byParam.keys()];
+      for (const { kernels, bind } of scheduleOptimizer(node, ctx, all, entries)) {
+        for (const kernel of kernels)
+          steps.push({ kernel, node: node.id, label: label(node), bind });
+      }
+      continue;
+    }
+    if (isTrainingOp(node.op) || (node.op.op === 'dropout' && training)) {
+      const { kernels, bind } = scheduleTrainingNode(node, ctx);
+      if (node.op.op === 'dropout') dropout.push({ tensor: bind.params!, stream: node.id });
+      for (const kernel of kernels) steps.push({ kernel, node: node.id, label: label(node), bind });
       continue;
     }
     const src = byId.get(node.inputs[0]!);
@@ -188,9 +253,12 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
         break;
       case 'dropout':
         throw new Error('internal: dropout reached the scheduler (run the inference passes first)');
+      default:
+        throw new Error(`internal: no kernel for node ${node.id}`);
     }
     const params = names.get(node.id);
     if (params) {
+      // (In training, these become views into the flat buffers once all layers are known.)
       bind.w = params.weight.name;
       bind.b = params.bias.name;
       for (const p of [params.weight, params.bias]) {
@@ -202,13 +270,17 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
         });
       }
     }
-    const label =
-      describe(op) + ('epilogue' in op ? op.epilogue.map((s) => `+${s.kind}`).join('') : '');
-    for (const kernel of kernels) steps.push({ kernel, node: node.id, label, bind });
+    for (const kernel of kernels) steps.push({ kernel, node: node.id, label: label(node), bind });
   }
 
-  const last = graph.nodes.at(-1)!;
-  const output = actName.get(last.id)!;
+  let layout: TrainingLayout | undefined;
+  if (training) {
+    entries ??= flatLayout(paramTensors(tensors), target);
+    layout = { entries, flatBytes: flatBytes(entries), dropout };
+    placeFlat(tensors, layout);
+  }
+  const last = graph.nodes.filter((node) => !isTrainingOp(node.op)).at(-1)!;
+  const output = training ? 'loss' : actName.get(last.id)!;
   const memory = planMemory(lifetimes(steps, tensors, output));
   const paramBytes = [...tensors.values()]
     .filter((t) => t.kind === 'param')
@@ -220,10 +292,47 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
     tensors: [...tensors.values()],
     steps,
     output,
-    outputShape: last.out,
+    outputShape: training ? [1, 1, 1] : last.out,
     memory,
     paramBytes,
+    ...(layout ? { training: layout } : {}),
   };
+}
+
+/** The parameter tensors, in the order the layers declared them. */
+function paramTensors(tensors: Map<string, PlanTensor>): { name: string; bytes: number }[] {
+  return [...tensors.values()].filter((t) => t.kind === 'param');
+}
+
+const flatBytes = (entries: readonly FlatEntry[]): number => {
+  const end = entries.at(-1);
+  return end ? Math.ceil((end.offsetBytes + end.bytes) / 16) * 16 : 16;
+};
+
+/**
+ * Training layout: parameters, their gradients and momenta become views into the three flat
+ * buffers, at the offsets of `layout`.
+ */
+function placeFlat(tensors: Map<string, PlanTensor>, layout: TrainingLayout): void {
+  for (const e of layout.entries) {
+    const param = tensors.get(e.name)!;
+    const views: [string, PlanTensor['kind'], string][] = [
+      [e.name, 'param', 'params'],
+      [`grad.${e.name}`, 'grad', 'grads'],
+      [momentumName(e.name), 'state', 'momenta'],
+    ];
+    for (const [name, kind, of] of views) {
+      tensors.set(name, { ...param, name, kind, view: { of, offsetBytes: e.offsetBytes } });
+    }
+  }
+  for (const name of ['params', 'grads', 'momenta']) {
+    tensors.set(name, {
+      name,
+      kind: 'flat',
+      shape: [layout.flatBytes / 4],
+      bytes: layout.flatBytes,
+    });
+  }
 }
 
 /** First write and last read of every activation, input and scratch tensor. */
@@ -239,7 +348,8 @@ function lifetimes(
       const name = step.bind[b.tensor];
       if (!name)
         throw new Error(`internal: ${step.kernel.name} binds '${b.tensor}', which the plan lacks`);
-      if (tensors.get(name)?.kind === 'param') continue;
+      const kind = tensors.get(name)?.kind;
+      if (kind !== 'activation' && kind !== 'input' && kind !== 'scratch') continue;
       if (!first.has(name)) first.set(name, i);
       if (last.get(name) !== Infinity) last.set(name, Math.max(last.get(name) ?? i, i));
     }

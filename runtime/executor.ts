@@ -43,7 +43,8 @@ export interface StepTimes {
   readonly source: 'timestamp-query' | 'fenced wall time';
 }
 
-const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+export const STORAGE = () =>
+  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 /**
  * Uploads `weights` (by torchvision name) and prepares every dispatch of `plan`. A missing weight
@@ -63,11 +64,7 @@ export async function prepare(
   });
 
   const bindGroups = await checked(gpu, `preparing ${plan.model}`, () => {
-    const pool = plan.memory.buffers.map((bytes) => {
-      const b = device.createBuffer({ size: Math.max(16, align(bytes, 16)), usage: STORAGE() });
-      owned.push(b);
-      return b;
-    });
+    const pool = allocatePool(device, plan, owned);
     for (const t of plan.tensors) {
       if (t.kind === 'param') {
         const data = weights.get(t.name);
@@ -87,20 +84,7 @@ export async function prepare(
         buffers.set(t.name, pool[index]!);
       }
     }
-    const tensorBytes = new Map(plan.tensors.map((t) => [t.name, t.bytes]));
-    return plan.steps.map((step) => {
-      const pipeline = pipelineFor(gpu, step.kernel.code, step.kernel.entryPoint);
-      const entries = step.kernel.bindings.map((b) => {
-        const name = step.bind[b.tensor]!;
-        const offset = b.offsetBytes ?? 0;
-        const size = b.sizeBytes ?? tensorBytes.get(name)! - offset;
-        return { binding: b.binding, resource: { buffer: buffers.get(name)!, offset, size } };
-      });
-      return {
-        pipeline,
-        group: device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
-      };
-    });
+    return bindSteps(gpu, plan, (name) => ({ buffer: buffers.get(name)!, offset: 0 }));
   });
 
   const inputBuffer = buffers.get('input')!;
@@ -129,13 +113,7 @@ export async function prepare(
         device.queue.writeBuffer(inputBuffer, 0, input.buffer, input.byteOffset, input.byteLength);
         const enc = device.createCommandEncoder();
         const pass = enc.beginComputePass();
-        for (const [i, step] of plan.steps.entries()) {
-          const { pipeline, group } = bindGroups[i]!;
-          pass.setPipeline(pipeline);
-          pass.setBindGroup(0, group);
-          const [x, y, z] = step.kernel.dispatch;
-          pass.dispatchWorkgroups(x, y, z);
-        }
+        encodeSteps(pass, plan, bindGroups);
         pass.end();
         enc.copyBufferToBuffer(buffers.get(plan.output)!, 0, readback, 0, outputBytes);
         device.queue.submit([enc.finish()]);
@@ -155,67 +133,7 @@ export async function prepare(
     },
     async profile(input) {
       await exe.run(input); // upload the input, and compile every pipeline before timing
-      const encodeStep = (pass: GPUComputePassEncoder, i: number) => {
-        const { pipeline, group } = bindGroups[i]!;
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, group);
-        const [x, y, z] = plan.steps[i]!.kernel.dispatch;
-        pass.dispatchWorkgroups(x, y, z);
-      };
-      const steps = plan.steps.length;
-      if (!gpu.features.has('timestamp-query')) {
-        const stepsMs: number[] = [];
-        for (let i = 0; i < steps; i++) {
-          const enc = device.createCommandEncoder();
-          const pass = enc.beginComputePass();
-          encodeStep(pass, i);
-          pass.end();
-          const t = performance.now();
-          device.queue.submit([enc.finish()]);
-          await device.queue.onSubmittedWorkDone();
-          stepsMs.push(performance.now() - t);
-        }
-        return { stepsMs, source: 'fenced wall time' };
-      }
-      return checked(gpu, `profiling ${plan.model}`, async () => {
-        const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
-        const resolve = device.createBuffer({
-          size: 16 * steps,
-          usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-        });
-        const read = device.createBuffer({
-          size: 16 * steps,
-          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-        });
-        const enc = device.createCommandEncoder();
-        for (let i = 0; i < steps; i++) {
-          const pass = enc.beginComputePass({
-            timestampWrites: {
-              querySet,
-              beginningOfPassWriteIndex: 2 * i,
-              endOfPassWriteIndex: 2 * i + 1,
-            },
-          });
-          encodeStep(pass, i);
-          pass.end();
-        }
-        enc.resolveQuerySet(querySet, 0, 2 * steps, resolve, 0);
-        enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * steps);
-        device.queue.submit([enc.finish()]);
-        // As in run(): let the GPU work before Dawn starts busy-polling this thread.
-        if (bestMs > 5 && bestMs < Infinity) {
-          await new Promise((r) => setTimeout(r, bestMs * 0.8));
-        }
-        await read.mapAsync(GPUMapMode.READ);
-        const ticks = new BigUint64Array(read.getMappedRange().slice(0));
-        read.unmap();
-        for (const o of [querySet, resolve, read]) o.destroy();
-        const stepsMs = Array.from(
-          { length: steps },
-          (_, i) => Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6,
-        );
-        return { stepsMs, source: 'timestamp-query' as const };
-      });
+      return profileSteps(gpu, plan, bindGroups, bestMs);
     },
     destroy() {
       for (const b of owned) b.destroy();
@@ -224,13 +142,150 @@ export async function prepare(
   return exe;
 }
 
-const align = (n: number, a: number) => Math.ceil(n / a) * a;
+export const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
-/** writeBuffer in slices, so a 392 MiB tensor does not need one huge staging copy. */
-function writeLarge(device: GPUDevice, buffer: GPUBuffer, data: Float32Array): void {
+/**
+ * Runs every step of `plan` once, each in its own compute pass, and returns each one's GPU time:
+ * from timestamp queries where the adapter has them, else from fencing each dispatch with its own
+ * submit (wall time, which includes ~0.1 ms of submit overhead). The buffers must hold valid data
+ * and every pipeline should have run once (lavapipe compiles at the first dispatch).
+ */
+export async function profileSteps(
+  gpu: Gpu,
+  plan: KernelPlan,
+  bound: readonly BoundStep[],
+  expectedMs = 0,
+): Promise<StepTimes> {
+  const { device } = gpu;
+  const encodeStep = (pass: GPUComputePassEncoder, i: number) => {
+    const { pipeline, group } = bound[i]!;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    const [x, y, z] = plan.steps[i]!.kernel.dispatch;
+    pass.dispatchWorkgroups(x, y, z);
+  };
+  const steps = plan.steps.length;
+  if (!gpu.features.has('timestamp-query')) {
+    const stepsMs: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      encodeStep(pass, i);
+      pass.end();
+      const t = performance.now();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      stepsMs.push(performance.now() - t);
+    }
+    return { stepsMs, source: 'fenced wall time' };
+  }
+  return checked(gpu, `profiling ${plan.model}`, async () => {
+    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
+    const resolve = device.createBuffer({
+      size: 16 * steps,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = device.createBuffer({
+      size: 16 * steps,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = device.createCommandEncoder();
+    for (let i = 0; i < steps; i++) {
+      const pass = enc.beginComputePass({
+        timestampWrites: {
+          querySet,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
+      });
+      encodeStep(pass, i);
+      pass.end();
+    }
+    enc.resolveQuerySet(querySet, 0, 2 * steps, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * steps);
+    device.queue.submit([enc.finish()]);
+    // As in run(): let the GPU work before Dawn starts busy-polling this thread.
+    if (expectedMs > 5 && expectedMs < Infinity) {
+      await new Promise((r) => setTimeout(r, expectedMs * 0.8));
+    }
+    await read.mapAsync(GPUMapMode.READ);
+    const ticks = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    for (const o of [querySet, resolve, read]) o.destroy();
+    const stepsMs = Array.from(
+      { length: steps },
+      (_, i) => Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6,
+    );
+    return { stepsMs, source: 'timestamp-query' as const };
+  });
+}
+
+export interface BoundStep {
+  readonly pipeline: GPUComputePipeline;
+  readonly group: GPUBindGroup;
+}
+
+/**
+ * The pipeline and bind group of every step of `plan`; `locate` says where a plan tensor lives
+ * (a buffer, and the offset of a view inside it).
+ */
+export function bindSteps(
+  gpu: Gpu,
+  plan: KernelPlan,
+  locate: (tensor: string) => { buffer: GPUBuffer; offset: number },
+): BoundStep[] {
+  const tensorBytes = new Map(plan.tensors.map((t) => [t.name, t.bytes]));
+  return plan.steps.map((step) => {
+    const pipeline = pipelineFor(gpu, step.kernel.code, step.kernel.entryPoint);
+    const entries = step.kernel.bindings.map((b) => {
+      const name = step.bind[b.tensor];
+      if (name === undefined) {
+        throw new Error(`internal: ${step.kernel.name} binds '${b.tensor}', which the plan lacks`);
+      }
+      const at = locate(name);
+      const offset = b.offsetBytes ?? 0;
+      const size = b.sizeBytes ?? tensorBytes.get(name)! - offset;
+      return {
+        binding: b.binding,
+        resource: { buffer: at.buffer, offset: at.offset + offset, size },
+      };
+    });
+    return {
+      pipeline,
+      group: gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
+    };
+  });
+}
+
+/** Records every step of `plan` into one compute pass. */
+export function encodeSteps(
+  pass: GPUComputePassEncoder,
+  plan: KernelPlan,
+  bound: readonly BoundStep[],
+): void {
+  for (const [i, step] of plan.steps.entries()) {
+    const { pipeline, group } = bound[i]!;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    const [x, y, z] = step.kernel.dispatch;
+    pass.dispatchWorkgroups(x, y, z);
+  }
+}
+
+/** The activation and scratch buffers of the plan's memory plan. */
+export function allocatePool(device: GPUDevice, plan: KernelPlan, owned: GPUBuffer[]): GPUBuffer[] {
+  return plan.memory.buffers.map((bytes) => {
+    const b = device.createBuffer({ size: Math.max(16, align(bytes, 16)), usage: STORAGE() });
+    owned.push(b);
+    return b;
+  });
+}
+
+/** writeBuffer in slices (at byte offset `at` of `buffer`), so a 392 MiB tensor does not need one huge staging copy. */
+export function writeLarge(device: GPUDevice, buffer: GPUBuffer, data: Float32Array, at = 0): void {
   const slice = 16 * 2 ** 20;
   for (let off = 0; off < data.byteLength; off += slice) {
     const len = Math.min(slice, data.byteLength - off);
-    device.queue.writeBuffer(buffer, off, data.buffer, data.byteOffset + off, len);
+    device.queue.writeBuffer(buffer, at + off, data.buffer, data.byteOffset + off, len);
   }
 }

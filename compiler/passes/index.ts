@@ -6,12 +6,23 @@ import { VggcError, error } from '../../dsl/diagnostics.js';
 import type { Graph } from '../ir.js';
 import { fusePool } from './fuse-pool.js';
 import { fuseRelu } from './fuse-relu.js';
+import { fuseReluGrad } from './fuse-relu-grad.js';
+import { fuseSgd } from './fuse-sgd.js';
+import { fuseSoftmaxXent } from './fuse-softmax-xent.js';
 import { removeDropout } from './remove-dropout.js';
 
-/** Fusion passes by the name `--fuse` takes, in the order they run. */
+/**
+ * Fusion passes by the name `--fuse` takes, in the order they run. The training fusions
+ * (soft-max + cross-entropy, the ReLU mask in the backward convolution, one optimiser dispatch)
+ * find nothing to fuse in an inference graph; conv-relu-pool fuses nothing in a training graph
+ * (the backward pass reads every pre-pool tensor).
+ */
 export const FUSIONS = {
   'conv-relu': fuseRelu,
   'conv-relu-pool': fusePool,
+  'softmax-xent': fuseSoftmaxXent,
+  'relu-grad-mask': fuseReluGrad,
+  'sgd-one-dispatch': fuseSgd,
 } as const satisfies Record<string, <G extends Graph>(g: G) => G>;
 
 export type FusionName = keyof typeof FUSIONS;
@@ -36,7 +47,16 @@ export function parseFuseList(text: string): FusionName[] {
 
 /** The inference pipeline: dropout removal, then the selected fusions. */
 export function optimizeForInference<G extends Graph>(g: G, fuse: FuseOption = true): G {
-  let out = removeDropout(g);
+  return applyFusions(removeDropout(g), fuse);
+}
+
+/** The training pipeline (after autodiff): the selected fusions; dropout stays. */
+export function optimizeForTraining<G extends Graph>(g: G, fuse: FuseOption = true): G {
+  return applyFusions(g, fuse);
+}
+
+function applyFusions<G extends Graph>(g: G, fuse: FuseOption): G {
+  let out = g;
   for (const [name, pass] of Object.entries(FUSIONS)) {
     const on = fuse === true || (Array.isArray(fuse) && fuse.includes(name));
     if (on) out = pass(out);

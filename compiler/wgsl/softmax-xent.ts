@@ -136,3 +136,78 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     },
   ];
 }
+
+/**
+ * The cross-entropy head WITHOUT the soft-max fused in (`--no-fuse`): reads the posteriors p that
+ * the soft-max kernel wrote and computes, with the same rules as the fused kernel,
+ *
+ *   loss[n] = -log p[n, label_n],   dx[n, i] = (p[n, i] - [i == label_n]) / N,
+ *   correct[n] = 1.0 when argmax_i p[n, i] == label_n (first max wins ties).
+ *
+ * One invocation per sample walks its classes: the head is a tiny part of a training step.
+ * Bindings 'p', 'labels', 'loss', 'dx', 'correct'.
+ */
+export function xentGradKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kernel[] {
+  const { n, classes } = spec;
+  for (const [k, v] of Object.entries({ n, classes })) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`xent-grad: ${k} must be a positive integer`);
+  }
+  const wg = 64;
+  const [gx, gy] = foldGrid(Math.ceil(n / wg), target.maxComputeWorkgroupsPerDimension);
+  const name = `xent_grad_${classes}_n${n}`;
+  const code = `// ${name}: cross-entropy forward and backward from soft-max posteriors p.
+//   loss[n] = -log(p[n, label[n]]);  dx[n, i] = (p[n, i] - (i == label[n])) / ${n}
+//   correct[n] = 1.0 if argmax_i p[n, i] == label[n] (first max wins), else 0.0
+//   p, dx: [${n}, ${classes}] (f32)   label: [${n}] (i32)   loss, correct: [${n}] (f32)
+//   One invocation per sample. Dispatch (${gx}, ${gy}, 1) x ${wg}.
+
+const N: u32 = ${n}u;
+const CLASSES: u32 = ${classes}u;
+const GX: u32 = ${gx}u;
+const INV_N: f32 = ${String(Math.fround(1 / n)).replace(/^(\d+)$/, '$1.0')};
+
+@group(0) @binding(0) var<storage, read> p: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<i32>;
+@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read_write> correct: array<f32>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let sn = (wid.x + wid.y * GX) * ${wg}u + lid;
+  if (sn >= N) { return; }
+  let row = sn * CLASSES;
+  let label = labels[sn];
+  let valid = label >= 0 && label < i32(CLASSES);
+  let lab = u32(clamp(label, 0, i32(CLASSES) - 1));
+  var best = p[row];
+  var arg = 0u;
+  for (var i = 0u; i < CLASSES; i++) {
+    let v = p[row + i];
+    if (v > best) { best = v; arg = i; }
+    dx[row + i] = (v - select(0.0, 1.0, i == lab)) * INV_N;
+  }
+  loss[sn] = -log(p[row + lab]);
+  correct[sn] = select(0.0, 1.0, valid && arg == lab);
+}
+`;
+  return [
+    {
+      name,
+      code,
+      entryPoint: 'main',
+      workgroupSize: [wg, 1, 1],
+      dispatch: [gx, gy, 1],
+      bindings: [
+        { binding: 0, tensor: 'p', access: 'read' },
+        { binding: 1, tensor: 'labels', access: 'read' },
+        { binding: 2, tensor: 'loss', access: 'read_write' },
+        { binding: 3, tensor: 'dx', access: 'read_write' },
+        { binding: 4, tensor: 'correct', access: 'read_write' },
+      ],
+      flops: 3 * n * classes,
+      bytes: f32Bytes(2 * n * classes + 3 * n),
+    },
+  ];
+}

@@ -76,6 +76,8 @@ export function networkRef(
       case 'dropout':
         y = a;
         break;
+      default:
+        throw new Error(`networkRef: '${op.op}' is a training op`);
     }
     values.set(node.id, y);
   }
