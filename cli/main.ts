@@ -103,6 +103,40 @@ program
     await runRun(file, flags, stderr);
   });
 
+program
+  .command('train')
+  .description('train a model on the GPU: SGD with momentum, dropout, scale jittering (paper 3.1)')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model when the file defines several')
+  .requiredOption('--data <spec>', "'mnist' (the bundled digits) or a folder of images or .npy")
+  .requiredOption('--save <file>', 'weights written after every epoch (.safetensors)')
+  .option('--weights <file>', 'initial weights (.safetensors)')
+  .option('--init-from <file>', "a shallower net's weights: first 4 convs and last 3 FCs (paper)")
+  .option('--init <scheme>', 'initialisation: paper (normal, std 0.01), glorot or kaiming', 'paper')
+  .option('--epochs <n>', "epochs (default: the model's train { epochs })")
+  .option('--steps <n>', 'SGD steps instead of epochs')
+  .option('--batch <n>', "batch size (default: the model's train { batch })")
+  .option('--lr <x>', 'learning rate')
+  .option('--momentum <x>', 'momentum')
+  .option('--weight-decay <x>', 'L2 weight decay')
+  .option('--dropout <p>', 'probability of every dropout layer (0: none)')
+  .option('--augment <mode>', 'paper (rescale, random crop, flip, colour shift) or none', 'paper')
+  .option('--no-flip', 'no random horizontal flips (paper augmentation)')
+  .option('--no-shuffle', 'take the training images in file order')
+  .option('--seed <n>', 'seed of the initialisation, shuffling, augmentation and dropout', '0')
+  .option('--lr-schedule <name>', 'paper (/10 when test accuracy stalls), step, cosine, constant')
+  .option('--lr-step <n>', "epochs between the step schedule's drops")
+  .option('--log <file>', 'metrics log (JSON lines); a chart <log>.svg is drawn next to it')
+  .option('--resume', 'continue from the checkpoint next to --save')
+  .option('--no-fuse', 'turn every fusion pass off')
+  .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    usedGpu = true;
+    const { runTrain } = await import('./train.js');
+    await runTrain(file, flags, stdout, stderr);
+  });
+
 function report(e: unknown): number {
   if (e instanceof CommanderError) {
     // commander already printed its message (unknown option, missing argument, help).

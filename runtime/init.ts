@@ -206,3 +206,54 @@ export function fillNormal(out: Float32Array, std: number, rng: Xoshiro128): voi
   }
   Object.assign(rng, { s0, s1, s2, s3 });
 }
+
+/**
+ * The paper's initialisation of a deeper net from a trained shallower one (Sec. 3.1): the first
+ * four conv layers and the last three FC layers take the shallower net's values, every other
+ * layer keeps `fresh`'s (normally `initWeights` with the paper scheme). `trained` holds the
+ * shallower net's tensors by torchvision name (a whole safetensors file: its conv layers are the
+ * `features.*` weights of rank 4, its FC layers the `classifier.*` weights, each in index order).
+ * A shape that differs between the two nets is an error naming both layers.
+ */
+export function initFromShallower(
+  graph: Graph,
+  fresh: ReadonlyMap<string, Float32Array>,
+  trained: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  file: string,
+): { weights: Map<string, Float32Array>; copied: string[] } {
+  const layers = (names: Iterable<string>, stack: string) =>
+    [...names]
+      .filter((n) => n.startsWith(`${stack}.`) && n.endsWith('.weight'))
+      .map((n) => n.slice(0, -'.weight'.length))
+      .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+  const mine = parameterLayout(graph).map((p) => p.name);
+  const ours = { conv: layers(mine, 'features'), fc: layers(mine, 'classifier') };
+  const theirs = {
+    conv: layers(trained.keys(), 'features'),
+    fc: layers(trained.keys(), 'classifier'),
+  };
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < Math.min(4, ours.conv.length, theirs.conv.length); i++) {
+    pairs.push([ours.conv[i]!, theirs.conv[i]!]);
+  }
+  const fcs = Math.min(3, ours.fc.length, theirs.fc.length);
+  for (let i = 1; i <= fcs; i++) pairs.push([ours.fc.at(-i)!, theirs.fc.at(-i)!]);
+  if (!pairs.length) fail(`${file}: no conv or FC layers to initialise from`);
+  const weights = new Map(fresh);
+  const copied: string[] = [];
+  for (const [to, from] of pairs) {
+    for (const part of ['weight', 'bias']) {
+      const src = trained.get(`${from}.${part}`);
+      const dst = weights.get(`${to}.${part}`);
+      if (!src || !dst) fail(`${file}: no tensor '${from}.${part}' to initialise '${to}.${part}'`);
+      if (src.data.length !== dst.length) {
+        fail(
+          `${file}: '${from}.${part}' [${src.shape.join(', ')}] does not fit '${to}.${part}' of ${graph.name} (${dst.length} values)`,
+        );
+      }
+      weights.set(`${to}.${part}`, Float32Array.from(src.data));
+    }
+    copied.push(`${to} <- ${from}`);
+  }
+  return { weights, copied };
+}

@@ -75,7 +75,8 @@ export function parameterLayout(graph: Graph): ParamSpec[] {
           : fromFc
             ? [op.cout, input[0] * op.kernel * op.kernel]
             : [op.cout, input[0], op.kernel, op.kernel];
-      const prefix = `${stack}.${index}`;
+      // Lowering fixed the module path (compiler/params.ts); graphs built by hand count here.
+      const prefix = node.param ?? `${stack}.${index}`;
       specs.push({ nodeId: node.id, name: `${prefix}.weight`, shape: weight, kind: 'weight' });
       specs.push({ nodeId: node.id, name: `${prefix}.bias`, shape: [weight[0]!], kind: 'bias' });
       // The module itself, then one module per fused epilogue step (relu, maxpool, dropout).

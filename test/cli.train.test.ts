@@ -1,0 +1,172 @@
+/**
+ * `vggc train` end to end on a small learnable data set (.npy folder): it learns, logs, draws its
+ * chart, writes loadable weights and checkpoints; a run killed mid-epoch leaves the previous
+ * checkpoint loadable, and `--resume` finishes the run with exactly the weights of a run that was
+ * never interrupted.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../compiler/frontend.js';
+import { writeNpy } from '../runtime/npy.js';
+import { loadCheckpoint } from '../runtime/train/checkpoint.js';
+import { loadWeights } from '../runtime/weights.js';
+import { randomArray } from './reference/random.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'vggc-train-'));
+const main = join(root, 'dist/cli/main.js');
+function vggc(...args: string[]) {
+  const r = spawnSync(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const MODEL = `model tiny {
+  input 1x8x8
+  train { batch 8; lr 0.05; momentum 0.9; weight-decay 1e-4; epochs 2 }
+  conv3-4, maxpool
+  FC-12, dropout 0.5
+  FC-3
+  soft-max
+}
+`;
+const N = 2048;
+const model = join(dir, 'tiny.vgg');
+const graph = checkSource({ name: 'tiny.vgg', text: MODEL });
+// Three classes: which horizontal band of the image is brightest (learnable by a small conv net).
+const images = randomArray(N * 64, 5, 1);
+const labels = new Int32Array(N);
+for (let i = 0; i < N; i++) {
+  const band = (b: number) => {
+    let s = 0;
+    for (let y = 3 * b; y < Math.min(8, 3 * b + 3); y++) {
+      for (let x = 0; x < 8; x++) s += images[i * 64 + y * 8 + x]!;
+    }
+    return s / (b === 2 ? 16 : 24);
+  };
+  const sums = [band(0), band(1), band(2)];
+  labels[i] = sums.indexOf(Math.max(...sums));
+}
+const data = join(dir, 'data');
+const common = [
+  'train',
+  'tiny.vgg',
+  '--data',
+  'data',
+  '--augment',
+  'none',
+  '--no-shuffle',
+  '--dropout',
+  '0',
+  '--init',
+  'glorot',
+];
+
+describe('vggc train', () => {
+  it('learns, logs every step and epoch, charts, and writes loadable weights', async () => {
+    writeFileSync(model, MODEL);
+    mkdirSync(data);
+    await writeNpy(join(data, 'images.npy'), [N, 1, 8, 8], images);
+    await writeNpy(join(data, 'labels.npy'), [N], labels);
+    const r = vggc(...common, '--save', 'w.safetensors', '--log', 'm.jsonl');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/test accuracy \d+\.\d+%/);
+    const lines = readFileSync(join(dir, 'm.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => l.type === 'step');
+    const epochs = lines.filter((l) => l.type === 'epoch');
+    const perEpoch = Math.floor((N * 0.8) / 8); // the folder loader holds out a test fraction
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(steps.length).toBe(epochs[1].step);
+    expect(steps.at(-1).step).toBe(epochs[1].step);
+    expect(Math.abs(epochs[0].step - perEpoch)).toBeLessThanOrEqual(52);
+    // It learns: the first steps are at chance, the second epoch is far better.
+    const early = steps.slice(0, 20).reduce((s: number, l: { loss: number }) => s + l.loss, 0) / 20;
+    expect(early).toBeGreaterThan(0.9);
+    expect(epochs[1].train_loss).toBeLessThan(0.75 * early);
+    expect(epochs[1].test_accuracy).toBeGreaterThan(0.6);
+    expect(readFileSync(join(dir, 'm.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<path d="M/);
+    const w = await loadWeights(join(dir, 'w.safetensors'), graph);
+    expect([...w.keys()]).toEqual([
+      'features.0.weight',
+      'features.0.bias',
+      'classifier.0.weight',
+      'classifier.0.bias',
+      'classifier.3.weight',
+      'classifier.3.bias',
+    ]);
+    const ck = await loadCheckpoint(join(dir, 'w.ckpt.safetensors'), graph);
+    expect(ck.state.epoch).toBe(2);
+    expect(ck.weights.get('features.0.weight')).toEqual(w.get('features.0.weight'));
+    expect(ck.momenta.get('features.0.weight')!.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('killed mid-epoch keeps the last checkpoint; --resume ends where an unbroken run ends', async () => {
+    const log = join(dir, 'k.jsonl');
+    const child = spawn(
+      process.execPath,
+      [main, ...common, '--save', 'k.safetensors', '--log', 'k.jsonl'],
+      { cwd: dir, stdio: 'ignore' },
+    );
+    const exited = new Promise((r) => child.on('exit', r));
+    // Kill once the log shows steps of epoch 2 (it is flushed every 50 steps).
+    const deadline = Date.now() + 100_000;
+    for (;;) {
+      const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+      if (text.split('\n').some((l) => l.includes('"type":"step","epoch":2'))) break;
+      if (Date.now() > deadline) throw new Error('the run never reached epoch 2');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const ck = await loadCheckpoint(join(dir, 'k.ckpt.safetensors'), graph);
+    expect(ck.state.epoch).toBe(1);
+    await loadWeights(join(dir, 'k.safetensors'), graph);
+    const logged = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(logged.filter((l) => l.type === 'epoch').length).toBe(1);
+
+    const r = vggc(...common, '--save', 'k.safetensors', '--log', 'k.jsonl', '--resume');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/resuming after epoch 1/);
+    const resumed = await loadWeights(join(dir, 'k.safetensors'), graph);
+    const straight = await loadWeights(join(dir, 'w.safetensors'), graph);
+    for (const [name, v] of straight) expect(resumed.get(name), name).toEqual(v);
+    const after = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const steps = after.filter((l) => l.type === 'step').map((l) => l.step);
+    expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('reports bad flags and a missing checkpoint in one line, without a stack trace', () => {
+    for (const [args, message] of [
+      [['--augment', 'crop'], /--augment must be 'paper' or 'none', not 'crop'/],
+      [['--epochs', '0'], /--epochs must be a positive integer, not '0'/],
+      [['--lr', '-1'], /--lr must be a positive number, not '-1'/],
+      [['--epochs', '1', '--steps', '3'], /give --epochs or --steps, not both/],
+      [['--save', 'none.safetensors', '--resume'], /none\.ckpt\.safetensors/],
+    ] as const) {
+      const r = vggc('train', 'tiny.vgg', '--data', 'data', '--save', 'e.safetensors', ...args);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(r.err.split('\n').filter((l) => l && !l.startsWith('Warning:')).length).toBe(1);
+      expect(r.err).not.toMatch(/ at .*\.js:\d+/);
+    }
+  });
+});
