@@ -29,3 +29,15 @@ export { loadWeights, saveWeights } from './runtime/weights.js';
 export { initWeights, type InitScheme } from './runtime/init.js';
 export { readNpy, writeNpy } from './runtime/npy.js';
 export { readSafetensors, writeSafetensors } from './runtime/safetensors.js';
+export { createDenseInference, classScores, type DenseInference } from './runtime/dense.js';
+export {
+  createEvaluator,
+  evaluateSplit,
+  defaultTestScales,
+  checkScales,
+  type Evaluator,
+  type EvalOptions,
+  type Posteriors,
+} from './runtime/eval.js';
+export { inTopK, topKCounts, errorRates, topClasses, type TopKCounts } from './runtime/topk.js';
+export { openDataset } from './runtime/data/open.js';

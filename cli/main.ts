@@ -137,6 +137,58 @@ program
     await runTrain(file, flags, stdout, stderr);
   });
 
+/** Options of the paper's test-time evaluation, shared by `eval` and `classify`. */
+const testOptions = (cmd: Command) =>
+  cmd
+    .option('--model <name>', 'model when the file defines several')
+    .requiredOption('--weights <file>', 'weights (.safetensors)')
+    .option(
+      '--scales <list>',
+      "test scales Q, the smallest image side (default: the model's test { scales }, else " +
+        'from its train scale: S-32,S,S+32 or Smin,(Smin+Smax)/2,Smax)',
+    )
+    .option('--flip', "average with horizontal flips (default: the model's test { flip })")
+    .option('--no-flip', 'no horizontal flips')
+    .option('--multi-crop', 'add 5x5 crops (x2 flips) per scale, averaged with dense evaluation')
+    .option('--no-dense', 'with --multi-crop: multi-crop evaluation alone')
+    .option('--mean <list>', "per-channel mean to subtract (default: the weights' metadata)")
+    .option('--no-fuse', 'turn every fusion pass off')
+    .option('--fuse <names>', 'run only these fusion passes (comma-separated)');
+
+testOptions(
+  program
+    .command('eval')
+    .description(
+      "top-1/top-5 error on a dataset's test split by dense multi-scale evaluation (paper 3.2)",
+    )
+    .argument('<file>', '.vgg model file'),
+)
+  .requiredOption('--data <spec>', "'mnist' (bundled digits) or a folder of images or .npy")
+  .option('--limit <n>', 'evaluate only the first n test images')
+  .option('--batch <n>', 'images per batch', '8')
+  .option('--json', 'print {"images", "top1_error", "top5_error", "per_scale"} as JSON')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    usedGpu = true;
+    const { runEval } = await import('./eval.js');
+    await runEval(file, flags, stdout, stderr);
+  });
+
+testOptions(
+  program
+    .command('classify')
+    .description('print the five most probable classes of each image (JPEG/PNG)')
+    .argument('<file>', '.vgg model file')
+    .argument('<images...>', 'image files'),
+)
+  .option('--labels <file>', 'class names, one per line')
+  .action(async (file: string, images: string[], flags) => {
+    currentFile = file;
+    usedGpu = true;
+    const { runClassify } = await import('./classify.js');
+    await runClassify(file, images, flags, stdout, stderr);
+  });
+
 function report(e: unknown): number {
   if (e instanceof CommanderError) {
     // commander already printed its message (unknown option, missing argument, help).

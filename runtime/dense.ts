@@ -36,6 +36,12 @@ export interface DenseInference {
   readonly minInput: Shape;
   /** Runs `n` images of `input` = [C, H, W] (`x` holds n x C x H x W floats). */
   run(x: Float32Array, n: number, input: Shape): Promise<DenseResult>;
+  /**
+   * The batch slice `run` uses for `input`: the largest batch (up to `maxBatch`) whose
+   * activations fit one storage binding. A run of fewer images compiles a plan of its own, so
+   * callers that run many batches pad their last one to this (runtime/eval.ts).
+   */
+  batchFor(input: Shape): number;
   /** Keys of the plans compiled so far, `CxHxW/nB` (input size, batch slice). */
   cachedPlans(): string[];
   destroy(): void;
@@ -75,24 +81,33 @@ export async function createDenseInference(
     return e;
   };
 
+  const typed = (input: Shape): TypedGraph => {
+    const key = formatShape(input);
+    let g = graphs.get(key);
+    if (!g) {
+      g = denseGraph(converted, input);
+      graphs.set(key, g);
+    }
+    return g;
+  };
+  const batchFor = (g: TypedGraph): number =>
+    fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
+
   return {
     minInput,
     cachedPlans: () => [...plans.keys()],
+    batchFor: (input) => batchFor(typed(input)),
     async run(x, n, input) {
       if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
       const key = formatShape(input);
-      let g = graphs.get(key);
-      if (!g) {
-        g = denseGraph(converted, input);
-        graphs.set(key, g);
-      }
+      const g = typed(input);
       const inPer = numel(input);
       if (x.length !== n * inPer) {
         throw new Error(`internal: x holds ${x.length} floats, ${n} x ${key} needs ${n * inPer}`);
       }
       const out = g.nodes.at(-1)!.out;
       const outPer = numel(out);
-      const batch = fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
+      const batch = batchFor(g);
       const scores = new Float32Array(n * outPer);
       for (let i = 0; i < n; i += batch) {
         const m = Math.min(batch, n - i);
