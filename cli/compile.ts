@@ -1,7 +1,8 @@
-/** `vggc compile FILE [--model NAME] --out DIR [--no-fuse | --fuse a,b] [--batch N]` */
+/** `vggc compile FILE [--model NAME] --out DIR [--no-fuse | --fuse a,b] [--batch N] [--train]` */
 import { mkdirSync, renameSync, rmSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { compileInference } from '../compiler/compile.js';
+import { compileInference, compileTraining } from '../compiler/compile.js';
+import type { FuseOption } from '../compiler/passes/index.js';
 import { planFiles } from '../compiler/plan-json.js';
 import { planStats } from '../compiler/schedule.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
@@ -17,6 +18,8 @@ import {
 export interface CompileFlags extends ModelFlags, FuseFlags {
   readonly out: string;
   readonly batch?: string;
+  /** Compile the training step (forward, backward, SGD) instead of inference. */
+  readonly train?: boolean;
 }
 
 export async function runCompile(
@@ -29,7 +32,11 @@ export async function runCompile(
   const target = targetOf(gpu);
   const batch = flags.batch ? positiveInt(flags.batch, '--batch') : 1;
   const fuse = fuseOption(flags);
-  const plan = compileInference(graph, { target, batch, fuse });
+  const compile = (f: FuseOption) =>
+    flags.train
+      ? compileTraining(graph, { target, batch, fuse: f })
+      : compileInference(graph, { target, batch, fuse: f });
+  const plan = compile(fuse);
   const { wgsl, json } = planFiles(plan);
 
   writeDirAtomic(flags.out, (dir) => {
@@ -38,16 +45,16 @@ export async function runCompile(
   });
 
   const stats = planStats(plan);
-  const other = planStats(compileInference(graph, { target, batch, fuse: fuse === false }));
+  const other = planStats(compile(fuse === false));
   const [fused, unfused] = fuse === false ? [other, stats] : [stats, other];
   out(
-    `${plan.model}: ${stats.kernels} kernels, ${stats.dispatches} dispatches, batch ${batch}, on ${gpu.adapter.description}`,
+    `${plan.model}${flags.train ? ' training step' : ''}: ${stats.kernels} kernels, ${stats.dispatches} dispatches, batch ${batch}, on ${gpu.adapter.description}`,
   );
   out(
     `  fusion: ${unfused.dispatches} dispatches unfused -> ${fused.dispatches} fused; memory traffic ${mib(unfused.bytes)} -> ${mib(fused.bytes)}`,
   );
   out(
-    `  ${(stats.flops / 1e9).toFixed(2)} GFLOP per batch; parameters ${mib(plan.paramBytes)}; activations peak ${mib(plan.memory.peakBytes)} in ${plan.memory.buffers.length} buffers`,
+    `  ${(stats.flops / 1e9).toFixed(2)} GFLOP per batch; parameters ${mib(plan.paramBytes)}; activations${flags.train ? ' and their gradients' : ''} peak ${mib(plan.memory.peakBytes)} in ${plan.memory.buffers.length} buffers`,
   );
   out(`  wrote ${wgsl.size} .wgsl files and plan.json to ${flags.out}`);
 }

@@ -45,6 +45,7 @@ program
   .option('--input <CxHxW>', "input shape, overriding the model's declared input")
   .requiredOption('--out <dir>', 'directory for the .wgsl files and plan.json')
   .option('--batch <n>', 'batch size the kernels are specialised on', '1')
+  .option('--train', 'compile the training step (forward, backward, SGD update)')
   .option('--no-fuse', 'turn every fusion pass off')
   .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
   .action(async (file: string, flags) => {

@@ -52,6 +52,7 @@ export function planFiles(plan: KernelPlan): PlanFiles {
       shape: t.shape,
       bytes: t.bytes,
       ...(plan.memory.assignment.has(t.name) ? { buffer: plan.memory.assignment.get(t.name) } : {}),
+      ...(t.view ? { view: t.view } : {}),
     })),
     dispatches: plan.steps.map((s) => ({
       layer: s.label,

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.js';
 import { writeNpy } from '../runtime/npy.js';
 import { loadCheckpoint } from '../runtime/train/checkpoint.js';
@@ -71,12 +71,15 @@ const common = [
   'glorot',
 ];
 
+beforeAll(async () => {
+  writeFileSync(model, MODEL);
+  mkdirSync(data);
+  await writeNpy(join(data, 'images.npy'), [N, 1, 8, 8], images);
+  await writeNpy(join(data, 'labels.npy'), [N], labels);
+});
+
 describe('vggc train', () => {
   it('learns, logs every step and epoch, charts, and writes loadable weights', async () => {
-    writeFileSync(model, MODEL);
-    mkdirSync(data);
-    await writeNpy(join(data, 'images.npy'), [N, 1, 8, 8], images);
-    await writeNpy(join(data, 'labels.npy'), [N], labels);
     const r = vggc(...common, '--save', 'w.safetensors', '--log', 'm.jsonl');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/test accuracy \d+\.\d+%/);
@@ -152,6 +155,36 @@ describe('vggc train', () => {
     const steps = after.filter((l) => l.type === 'step').map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('compile --train emits the training step; --no-fuse really dispatches the unfused kernels', () => {
+    const fused = vggc('compile', 'tiny.vgg', '--train', '--batch', '8', '--out', 'ct');
+    expect(fused.code, fused.err).toBe(0);
+    const m = /(\d+) dispatches unfused -> (\d+) fused/.exec(fused.out)!;
+    expect(Number(m[1])).toBeGreaterThan(Number(m[2]));
+    const plain = vggc(
+      'compile',
+      'tiny.vgg',
+      '--train',
+      '--batch',
+      '8',
+      '--out',
+      'cu',
+      '--no-fuse',
+    );
+    expect(plain.code, plain.err).toBe(0);
+    const plan = (d: string) => JSON.parse(readFileSync(join(dir, d, 'plan.json'), 'utf8'));
+    const names = (d: string) => plan(d).dispatches.map((s: { kernel: string }) => s.kernel);
+    expect(names('ct').length).toBe(Number(m[2]));
+    expect(names('cu').length).toBe(Number(m[1]));
+    // Unfused: separate soft-max and cross-entropy kernels, ReLU kernels, one SGD per tensor.
+    expect(names('cu').filter((k: string) => k.startsWith('sgd')).length).toBe(6);
+    expect(names('ct').filter((k: string) => k.startsWith('sgd')).length).toBe(1);
+    expect(names('cu').some((k: string) => k.startsWith('xent_grad'))).toBe(true);
+    expect(names('ct').some((k: string) => k.startsWith('softmax_xent'))).toBe(true);
+    expect(readdirSync(join(dir, 'cu')).filter((f) => f.startsWith('relu')).length).toBeGreaterThan(
+      1,
+    );
   });
 
   it('reports bad flags and a missing checkpoint in one line, without a stack trace', () => {
