@@ -15,7 +15,11 @@ export type Shape = readonly [c: number, h: number, w: number];
 export type EpilogueStep =
   | { readonly kind: 'relu' }
   | { readonly kind: 'maxpool' }
-  | { readonly kind: 'dropout'; readonly p: number };
+  /**
+   * Inverted dropout (training graphs only; the fc-dropout fusion): the mask of the forward
+   * dropout node `stream` (its id, as `dropout-grad` names it), regenerated from its seed block.
+   */
+  | { readonly kind: 'dropout'; readonly p: number; readonly stream: number };
 
 export type Op =
   | { readonly op: 'input'; readonly shape: Shape }

@@ -13,6 +13,7 @@ import { describe } from './lower.js';
 import { planMemory, type Lifetime, type MemoryPlan } from './memory.js';
 import { paramNames, type NodeParams } from './params.js';
 import {
+  dropoutParams,
   flatLayout,
   momentumName,
   scheduleOptimizer,
@@ -173,6 +174,9 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
     const relu = 'epilogue' in op && op.epilogue.some((s) => s.kind === 'relu');
     switch (op.op) {
       case 'conv': {
+        if (op.epilogue.some((s) => s.kind === 'dropout')) {
+          throw new Error(`internal: conv node ${node.id} has a dropout epilogue`);
+        }
         // 'same' 3x3/1x1 convs take the fast kernel; other sizes (the FC-to-conv rewrite's k x k,
         // padding 0) and a pad-0 conv whose output is 1x1 (exactly an FC) take conv-valid.
         const same = (op.kernel === 1 || op.kernel === 3) && 2 * op.pad === op.kernel - 1;
@@ -233,9 +237,23 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
         }
         break;
       }
-      case 'fc':
-        kernels = fcKernels({ n, inFeatures: c * h * w, outFeatures: op.units, relu }, target);
+      case 'fc': {
+        // A fused dropout (fc-dropout, training only) binds its layer's seed block, the one its
+        // dropout-grad reads, and the runtime writes it each step like a dropout node's.
+        const drop = op.epilogue.find((s) => s.kind === 'dropout');
+        if (drop && !training) {
+          throw new Error(`internal: FC node ${node.id} has a dropout epilogue in inference`);
+        }
+        if (drop) {
+          const params = dropoutParams(drop.stream);
+          addTensor({ name: params, kind: 'host', shape: [4], bytes: 16 });
+          bind.params = params;
+          dropout.push({ tensor: params, stream: drop.stream });
+        }
+        const spec = { n, inFeatures: c * h * w, outFeatures: op.units, relu };
+        kernels = fcKernels(drop ? { ...spec, dropout: { p: drop.p } } : spec, target);
         break;
+      }
       case 'relu':
         kernels = reluKernels({ count: n * c * h * w }, target);
         break;

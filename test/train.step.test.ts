@@ -2,7 +2,9 @@
  * Whole training steps on the GPU against the float64 reference (test/reference/train.ts, which
  * differentiates layer by layer without the autodiff pass): forward, backward, soft-max
  * cross-entropy and SGD with momentum and weight decay over several steps, with dropout, LRN,
- * odd sizes and conv1; fused and unfused, which must also agree with each other.
+ * odd sizes and conv1; fused and unfused, which must also agree with each other. Both nets have
+ * FC + ReLU + dropout: fused, the dropout runs in the FC's epilogue (fc-dropout) and the mask
+ * its backward regenerates must be the one the epilogue drew.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileTraining } from '../compiler/compile.js';
@@ -87,6 +89,10 @@ describe('training steps match the float64 reference', () => {
       const finals: Map<string, Float32Array>[] = [];
       for (const fuse of [true, false]) {
         const plan = compileTraining(graph, { target: targetOf(gpu), batch: n, fuse });
+        // fc-dropout fused: no standalone dropout forward, one FC writing the dropout output.
+        const labels = plan.steps.map((st) => st.label);
+        expect(labels.some((l) => /^FC-\d+\+relu\+dropout$/.test(l))).toBe(fuse);
+        expect(labels.some((l) => l.startsWith('dropout '))).toBe(!fuse);
         const trainer = await createTrainer(gpu, plan, initial);
         for (const [s, b] of batches.entries()) {
           const got = await trainer.step(b.x, b.labels, { ...HYPER, seed: 11, step: s });
@@ -122,8 +128,8 @@ describe('training steps match the float64 reference', () => {
     const fused = planStats(compileTraining(graph, { target, batch: 2, fuse: true }));
     const unfused = planStats(compileTraining(graph, { target, batch: 2, fuse: false }));
     // Unfused: a ReLU forward and backward per conv/FC+ReLU, a soft-max and a cross-entropy
-    // kernel, one SGD dispatch per parameter tensor (5 layers: 10).
-    expect(unfused.dispatches - fused.dispatches).toBeGreaterThanOrEqual(4 + 1 + 9);
+    // kernel, one SGD dispatch per parameter tensor (5 layers: 10), a dropout forward.
+    expect(unfused.dispatches - fused.dispatches).toBeGreaterThanOrEqual(4 + 1 + 9 + 1);
     expect(unfused.bytes).toBeGreaterThan(fused.bytes);
   });
 });

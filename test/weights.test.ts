@@ -64,7 +64,9 @@ function buildVgg(name: string, layers: Layer[], opts: Opts = {}): Graph {
   for (const units of fcs) {
     add({ op: 'fc', units, epilogue: [] }, [units, 1, 1]);
     step({ kind: 'relu' }, { op: 'relu' }, shape);
-    if (!opts.noDropout) step({ kind: 'dropout', p: 0.5 }, { op: 'dropout', p: 0.5 }, shape);
+    // stream: the id the dropout node gets when not fused.
+    const drop = { kind: 'dropout', p: 0.5, stream: nodes.length } as const;
+    if (!opts.noDropout) step(drop, { op: 'dropout', p: 0.5 }, shape);
   }
   add({ op: 'fc', units: classes, epilogue: [] }, [classes, 1, 1]);
   add({ op: 'softmax' }, shape);

@@ -4,6 +4,7 @@
  */
 import { VggcError, error } from '../../dsl/diagnostics.js';
 import type { Graph } from '../ir.js';
+import { fuseDropout } from './fuse-dropout.js';
 import { fusePool } from './fuse-pool.js';
 import { fuseRelu } from './fuse-relu.js';
 import { fuseReluGrad } from './fuse-relu-grad.js';
@@ -13,12 +14,14 @@ import { removeDropout } from './remove-dropout.js';
 
 /**
  * Fusion passes by the name `--fuse` takes, in the order they run. The training fusions
- * (soft-max + cross-entropy, the ReLU mask in the backward convolution, one optimiser dispatch)
- * find nothing to fuse in an inference graph; conv-relu-pool fuses nothing in a training graph
- * (the backward pass reads every pre-pool tensor).
+ * (dropout into the FC epilogue, soft-max + cross-entropy, the ReLU mask in the backward
+ * convolution, one optimiser dispatch) find nothing to fuse in an inference graph;
+ * conv-relu-pool fuses nothing in a training graph (the backward pass reads every pre-pool
+ * tensor).
  */
 export const FUSIONS = {
   'conv-relu': fuseRelu,
+  'fc-dropout': fuseDropout,
   'conv-relu-pool': fusePool,
   'softmax-xent': fuseSoftmaxXent,
   'relu-grad-mask': fuseReluGrad,

@@ -46,6 +46,38 @@ export function dropoutBackwardKernels(spec: DropoutSpec, target: TargetInfo): K
   return [dropoutKernel(spec, target, 'backward')];
 }
 
+/**
+ * The mask in WGSL, shared by every kernel that applies it (this file's and the dropout epilogue
+ * of the FC forward, compiler/wgsl/fc.ts), so that a fused epilogue draws exactly the standalone
+ * kernel's mask: the constants DROPOUT_THRESHOLD and DROPOUT_SCALE of `p`, `pcg`,
+ * `dropout_key(params)` (the key of a [seed, step, stream, unused] block) and `kept(i, key)`
+ * for element index i of the tensor. Module-scope declarations; the kernel binds 'params'.
+ */
+export function dropoutMaskWgsl(p: number): string {
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p = ${p} is not in [0, 1)`);
+  const scale = Math.fround(1 / (1 - p));
+  const scaleLit = Number.isInteger(scale) ? `${scale}.0` : String(scale);
+  return `const DROPOUT_THRESHOLD: u32 = ${dropoutThreshold(p)}u; // ceil(p * 2^24), p = ${p}
+const DROPOUT_SCALE: f32 = ${scaleLit}; // 1 / (1 - p)
+
+// PCG-RXS-M-XS 32-bit hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
+fn pcg(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+// key = pcg(seed ^ pcg(step ^ pcg(stream))) of params = [seed, step, stream, unused].
+fn dropout_key(prm: vec4<u32>) -> u32 {
+  return pcg(prm.x ^ pcg(prm.y ^ pcg(prm.z)));
+}
+
+// Whether element i is kept: (h(i) >> 8) >= ceil(p * 2^24), h(i) = pcg(pcg(i ^ key) + key).
+fn kept(i: u32, key: u32) -> bool {
+  return (pcg(pcg(i ^ key) + key) >> 8u) >= DROPOUT_THRESHOLD;
+}`;
+}
+
 function dropoutKernel(
   spec: DropoutSpec,
   target: TargetInfo,
@@ -64,16 +96,14 @@ function dropoutKernel(
   const T = V === 4 ? 'vec4<f32>' : 'f32';
   const items = count / V;
   const [gx, gy] = foldGrid(Math.ceil(items / WORKGROUP), target.maxComputeWorkgroupsPerDimension);
-  const scale = Math.fround(1 / (1 - p));
-  const scaleLit = Number.isInteger(scale) ? `${scale}.0` : String(scale);
   const pTag = String(p).replace('.', '_');
   const name = `dropout_${direction === 'forward' ? 'fwd' : 'bwd'}_p${pTag}_${count}`;
   const value =
     V === 4
       ? `  let e = i * 4u;
   let keep = vec4<bool>(kept(e, key), kept(e + 1u, key), kept(e + 2u, key), kept(e + 3u, key));
-  ${dst}[i] = select(vec4<f32>(0.0), ${src}[i] * SCALE, keep);`
-      : `  ${dst}[i] = select(0.0, ${src}[i] * SCALE, kept(i, key));`;
+  ${dst}[i] = select(vec4<f32>(0.0), ${src}[i] * DROPOUT_SCALE, keep);`
+      : `  ${dst}[i] = select(0.0, ${src}[i] * DROPOUT_SCALE, kept(i, key));`;
   const code = `// ${name}: inverted dropout ${direction}, ${dst} = ${src} * keep / (1 - p), p = ${p}, over ${count} floats.
 //   keep(i) = (h(i) >> 8) >= ceil(p * 2^24), h(i) = pcg(pcg(i ^ key) + key),
 //   key = pcg(seed ^ pcg(step ^ pcg(stream))), params = [seed, step, stream, unused] (u32).
@@ -83,30 +113,18 @@ function dropoutKernel(
 
 const ITEMS: u32 = ${items}u;
 const ROW: u32 = ${gx * WORKGROUP}u; // invocations per grid row
-const THRESHOLD: u32 = ${dropoutThreshold(p)}u; // ceil(p * 2^24)
-const SCALE: f32 = ${scaleLit}; // 1 / (1 - p)
 
 @group(0) @binding(0) var<storage, read> ${src}: array<${T}>;
 @group(0) @binding(1) var<storage, read> params: vec4<u32>;
 @group(0) @binding(2) var<storage, read_write> ${dst}: array<${T}>;
 
-// PCG-RXS-M-XS 32-bit hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
-fn kept(i: u32, key: u32) -> bool {
-  return (pcg(pcg(i ^ key) + key) >> 8u) >= THRESHOLD;
-}
+${dropoutMaskWgsl(p)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * ROW;
   if (i >= ITEMS) { return; }
-  let prm = params;
-  let key = pcg(prm.x ^ pcg(prm.y ^ pcg(prm.z)));
+  let key = dropout_key(params);
 ${value}
 }
 `;

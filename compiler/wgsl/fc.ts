@@ -1,5 +1,6 @@
 /**
- * Fully connected layer: y[n, o] = relu?(sum_i x[n, i] * w[o, i] + b[o]).
+ * Fully connected layer: y[n, o] = relu?(sum_i x[n, i] * w[o, i] + b[o]), optionally followed by
+ * inverted dropout (training only, the fc-dropout fusion): y[n, o] *= keep(n * OUT + o) / (1 - p).
  *
  * x is `[N, IN]` (an NCHW tensor flattened in C x H x W order), w is `[OUT, IN]` (torch Linear
  * layout), b is `[OUT]`, y is `[N, OUT]`. For batch 1 this is a matrix-vector product: memory
@@ -21,7 +22,14 @@
  * A weight larger than `maxStorageBufferBindingSize` (VGG-16's FC6, 392 MiB, on lavapipe's
  * 128 MiB) is split by output rows into chunks; each chunk is its own Kernel that binds its byte
  * range of 'w' and carries its first row as a WGSL constant (y and b are bound whole).
+ *
+ * Dropout epilogue: after the bias and the ReLU, each output is scaled by keep(i) / (1 - p) with
+ * i = n * OUT + o, its element index in the [N, OUT] output: the index, hash and scale of the
+ * standalone dropout kernel on the same tensor (the WGSL is shared, compiler/wgsl/dropout.ts), so
+ * the dropout backward regenerates the same mask. The seed block [seed, step, stream, unused] is
+ * the 4-u32 read-only binding 'params', bound whole by every chunk.
  */
+import { dropoutMaskWgsl } from './dropout.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
 import { gcd, indent, lcm } from './template.js';
 
@@ -32,6 +40,11 @@ export interface FcSpec {
   readonly outFeatures: number;
   /** Apply ReLU after the bias. */
   readonly relu: boolean;
+  /**
+   * Inverted dropout after the bias and ReLU, drop probability `p` (binding 'params': the 4-u32
+   * seed block of the layer). Training only.
+   */
+  readonly dropout?: { readonly p: number };
 }
 
 /** Tile sizes; defaults are the ones measured fastest on lavapipe. For benchmarks and tests. */
@@ -109,7 +122,7 @@ function fcChunkKernel(
   index: number,
   count: number,
 ): Kernel {
-  const { n: N, inFeatures: IN, outFeatures: OUT, relu } = spec;
+  const { n: N, inFeatures: IN, outFeatures: OUT, relu, dropout } = spec;
   const design = tuning.design ?? (target.software ? 'rows' : 'reduce');
   const B = tuning.batchTile ?? Math.min(N, 8);
   const R = tuning.rowsPerLane ?? defaultRows(design, B);
@@ -140,8 +153,10 @@ function fcChunkKernel(
   const [gx, gy] = foldGrid(rowGroups * batchTiles, target.maxComputeWorkgroupsPerDimension);
   const useSubgroups = design === 'rows' && target.subgroups && (tuning.subgroups ?? true);
 
+  const dropTag = dropout ? `_drop${String(dropout.p).replace('.', '_')}` : '';
   const name =
-    `fc_${IN}x${OUT}_n${N}${relu ? '_relu' : ''}` + (count > 1 ? `_part${index}of${count}` : '');
+    `fc_${IN}x${OUT}_n${N}${relu ? '_relu' : ''}${dropTag}` +
+    (count > 1 ? `_part${index}of${count}` : '');
   const wOffset = f32Bytes(chunk.row0 * IN);
   const wSize = f32Bytes(chunk.rows * IN);
   const bindings: KernelBinding[] = [
@@ -151,17 +166,33 @@ function fcChunkKernel(
       : { binding: 1, tensor: 'w', access: 'read' },
     { binding: 2, tensor: 'b', access: 'read' },
     { binding: 3, tensor: 'y', access: 'read_write' },
+    ...(dropout ? [{ binding: 4, tensor: 'params', access: 'read' } as const] : []),
   ];
 
-  /** Bias, ReLU and the store of output (row + r, sample n0 + b), guarded. */
+  /**
+   * Bias, ReLU, dropout and the store of output (row + r, sample n0 + b), guarded. The dropout
+   * mask index is the element's index in y, as the standalone dropout kernel's.
+   */
+  const activated = relu ? 'max(v, 0.0)' : 'v';
   const store = (r: string, b: string, value: string, pad: string): string =>
     `${pad}if (row + ${r} < ROWS && n0 + ${b} < N) {
 ${pad}  let v = ${value} + b[ROW0 + row + ${r}];
-${pad}  y[(n0 + ${b}) * OUT + ROW0 + row + ${r}] = ${relu ? 'max(v, 0.0)' : 'v'};
+${
+  dropout
+    ? `${pad}  let o = (n0 + ${b}) * OUT + ROW0 + row + ${r};
+${pad}  y[o] = select(0.0, ${activated} * DROPOUT_SCALE, kept(o, key));`
+    : `${pad}  y[(n0 + ${b}) * OUT + ROW0 + row + ${r}] = ${activated};`
+}
 ${pad}}`;
 
-  const header = `// ${name}: fully connected layer${relu ? ' + ReLU' : ''}, one chunk of output rows.
-//   y[n, o] = ${relu ? 'max(0, ' : ''}sum_i x[n, i] * w[o, i] + b[o]${relu ? ')' : ''}
+  const what = `${relu ? ' + ReLU' : ''}${dropout ? ` + dropout (p = ${dropout.p})` : ''}`;
+  const formula = `${relu ? 'max(0, ' : ''}sum_i x[n, i] * w[o, i] + b[o]${relu ? ')' : ''}`;
+  const header = `// ${name}: fully connected layer${what}, one chunk of output rows.
+//   y[n, o] = ${dropout ? `(${formula}) * keep(n * OUT + o) / (1 - p)` : formula}${
+    dropout
+      ? '\n//   keep(i): the dropout mask of compiler/wgsl/dropout.ts, key from params = [seed, step, stream, unused].'
+      : ''
+  }
 //   x: [${N}, ${IN}]   w: [${OUT}, ${IN}] (torch Linear layout)   b: [${OUT}]   y: [${N}, ${OUT}]
 //   This kernel: rows ${chunk.row0}..${chunk.row0 + chunk.rows - 1} (chunk ${index + 1} of ${count}).${
     count > 1
@@ -181,7 +212,13 @@ const GX: u32 = ${gx}u;          // workgroups along x (the grid is folded into 
 @group(0) @binding(0) var<storage, read> x: array<${T}>;
 @group(0) @binding(1) var<storage, read> w: array<${T}>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;`;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;${
+    dropout
+      ? `\n@group(0) @binding(4) var<storage, read> params: vec4<u32>;\n\n${dropoutMaskWgsl(dropout.p)}`
+      : ''
+  }`;
+  // The dropout key, once per invocation (after the early return; it is not a subgroup op).
+  const keyLine = dropout ? '\n  let key = dropout_key(params);' : '';
   const loadOffsets = `${rs.map((r) => `  let wr${r} = min(row + ${r}u, ROWS - 1u) * K;`).join('\n')}
 ${bs.map((b) => `  let xr${b} = min(n0 + ${b}u, N - 1u) * K;`).join('\n')}
 ${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b} = ${T}(0.0);`)).join('\n')}`;
@@ -225,7 +262,7 @@ fn main(
   let tile = wid.x + wid.y * GX;
   if (tile >= TILES) { return; } // whole workgroups only: control flow stays uniform
   let row = ((tile % ROW_GROUPS) * ${WG}u + lid) * ${R}u; // first row of this lane, chunk-relative
-  let n0 = (tile / ROW_GROUPS) * ${B}u;                   // first sample of this lane
+  let n0 = (tile / ROW_GROUPS) * ${B}u;                   // first sample of this lane${keyLine}
   // Out-of-range rows and samples are clamped for loading (every lane must take part in the
   // broadcasts) and skipped when storing.
 ${loadOffsets}${useSubgroups ? '\n  let q = sid % 4u;' : ''}
@@ -253,7 +290,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let tile = wid.x + wid.y * GX;
   if (tile >= TILES) { return; } // whole workgroups only: barriers stay in uniform control flow
   let row = (tile % ROW_GROUPS) * ${R}u; // first row of this workgroup, chunk-relative
-  let n0 = (tile / ROW_GROUPS) * ${B}u;  // first sample of this workgroup
+  let n0 = (tile / ROW_GROUPS) * ${B}u;  // first sample of this workgroup${keyLine}
   // Out-of-range rows and samples are clamped for loading and skipped when storing.
 ${loadOffsets}
   for (var k = lid; k < K; k += ${WG}u) {
@@ -286,8 +323,8 @@ ${store('r', 'bb', `part[lid * ${WG}u]`, '    ')}
     workgroupSize: [WG, 1, 1],
     dispatch: [gx, gy, 1],
     bindings,
-    flops: 2 * N * IN * chunk.rows + N * chunk.rows * (relu ? 2 : 1),
-    bytes: f32Bytes(chunk.rows * IN + N * IN + chunk.rows + N * chunk.rows),
+    flops: 2 * N * IN * chunk.rows + N * chunk.rows * (1 + (relu ? 1 : 0) + (dropout ? 1 : 0)),
+    bytes: f32Bytes(chunk.rows * IN + N * IN + chunk.rows + N * chunk.rows) + (dropout ? 16 : 0),
   };
 }
 
