@@ -212,8 +212,13 @@ export function fillNormal(out: Float32Array, std: number, rng: Xoshiro128): voi
  * four conv layers and the last three FC layers take the shallower net's values, every other
  * layer keeps `fresh`'s (normally `initWeights` with the paper scheme). `trained` holds the
  * shallower net's tensors by torchvision name (a whole safetensors file: its conv layers are the
- * `features.*` weights of rank 4, its FC layers the `classifier.*` weights, each in index order).
- * A shape that differs between the two nets is an error naming both layers.
+ * `features.*` weights, its FC layers the `classifier.*` weights, each in index order).
+ *
+ * The deeper nets add convs inside the blocks, so layers are matched by shape, in order: each of
+ * the shallow net's first four convs goes to the next conv of the deep net with the same weight
+ * shape (net A's 3->64, 64->128, 128->256, 256->256 land on the first conv of blocks 1 and 2 and
+ * the first two of block 3 of net D). The last three FCs pair up by position and must match. A
+ * layer that finds no match is an error naming it.
  */
 export function initFromShallower(
   graph: Graph,
@@ -226,15 +231,30 @@ export function initFromShallower(
       .filter((n) => n.startsWith(`${stack}.`) && n.endsWith('.weight'))
       .map((n) => n.slice(0, -'.weight'.length))
       .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
-  const mine = parameterLayout(graph).map((p) => p.name);
-  const ours = { conv: layers(mine, 'features'), fc: layers(mine, 'classifier') };
+  const mine = parameterLayout(graph);
+  const shapeOf = new Map(mine.map((p) => [p.name, p.shape.join('x')]));
+  const ours = {
+    conv: layers(shapeOf.keys(), 'features'),
+    fc: layers(shapeOf.keys(), 'classifier'),
+  };
   const theirs = {
     conv: layers(trained.keys(), 'features'),
     fc: layers(trained.keys(), 'classifier'),
   };
+  const theirShape = (layer: string) => trained.get(`${layer}.weight`)!.shape.join('x');
   const pairs: [string, string][] = [];
-  for (let i = 0; i < Math.min(4, ours.conv.length, theirs.conv.length); i++) {
-    pairs.push([ours.conv[i]!, theirs.conv[i]!]);
+  let next = 0;
+  for (const from of theirs.conv.slice(0, 4)) {
+    const at = ours.conv.findIndex(
+      (l, i) => i >= next && shapeOf.get(`${l}.weight`) === theirShape(from),
+    );
+    if (at < 0) {
+      fail(
+        `${file}: no conv layer of ${graph.name} after the ones already matched has the shape of '${from}' [${theirShape(from)}]`,
+      );
+    }
+    pairs.push([ours.conv[at]!, from]);
+    next = at + 1;
   }
   const fcs = Math.min(3, ours.fc.length, theirs.fc.length);
   for (let i = 1; i <= fcs; i++) pairs.push([ours.fc.at(-i)!, theirs.fc.at(-i)!]);

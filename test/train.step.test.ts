@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compileTraining } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
 import { paramList } from '../compiler/params.js';
+import { FUSIONS } from '../compiler/passes/index.js';
 import { planStats } from '../compiler/schedule.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, releaseGpu, targetOf } from '../runtime/device.js';
@@ -120,6 +121,39 @@ describe('training steps match the float64 reference', () => {
       }
     });
   }
+
+  it('each fusion alone gives the unfused training step (1e-5)', async () => {
+    const gpu = await acquireGpu();
+    const graph = checkSource({ name: 'net.vgg', text: NETS[1]![1] });
+    const n = NETS[1]![2];
+    const [c, h, w] = graph.nodes[0]!.out;
+    const initial = randomWeights(graph, 700);
+    const x = randomArray(n * c * h * w, 71, 1);
+    const labels = labelsFor(n, 7, 72);
+    const run = async (fuse: boolean | string[]) => {
+      const plan = compileTraining(graph, { target: targetOf(gpu), batch: n, fuse });
+      const trainer = await createTrainer(gpu, plan, initial);
+      for (let s = 0; s < 2; s++) await trainer.step(x, labels, { ...HYPER, seed: 5, step: s });
+      const out = await trainer.readWeights();
+      trainer.destroy();
+      return { out, dispatches: plan.steps.length };
+    };
+    const none = await run(false);
+    const reluOnly = await run(['conv-relu']);
+    for (const name of Object.keys(FUSIONS)) {
+      // fc-dropout fuses into an FC whose ReLU is already fused: compare it on top of conv-relu.
+      const needsRelu = name === 'fc-dropout';
+      const base = needsRelu ? reluOnly : none;
+      const one = await run(needsRelu ? ['conv-relu', name] : [name]);
+      for (const [t, v] of base.out) {
+        const d = relativeError(one.out.get(t)!, Float64Array.from(v), t);
+        expect(d, `${name}: ${t}`).toBeLessThan(1e-5);
+      }
+      // Every pass but conv-relu-pool (which must not fuse in training) removes dispatches.
+      if (name === 'conv-relu-pool') expect(one.dispatches, name).toBe(base.dispatches);
+      else expect(one.dispatches, name).toBeLessThan(base.dispatches);
+    }
+  });
 
   it('fusion removes dispatches from the training step', async () => {
     const gpu = await acquireGpu();
