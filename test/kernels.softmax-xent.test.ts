@@ -11,11 +11,16 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TargetInfo } from '../compiler/wgsl/kernel.js';
-import { softmaxXentKernels, type SoftmaxXentSpec } from '../compiler/wgsl/softmax-xent.js';
+import {
+  softmaxXentKernels,
+  xentGradKernels,
+  type SoftmaxXentSpec,
+} from '../compiler/wgsl/softmax-xent.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { randomArray } from './reference/random.js';
 import { meanXentLoss, softmaxXentRef } from './reference/softmax-xent.js';
+import { softmaxRef } from './reference/softmax.js';
 import { relativeError as compare } from './helpers.js';
 
 afterAll(releaseGpu);
@@ -153,4 +158,31 @@ describe('softmax-xent kernel', async () => {
     expect(compare(got.loss, ref.loss, 'loss')).toBeLessThan(1e-4);
     expect(compare(got.dx, ref.dx, 'dx')).toBeLessThan(1e-4);
   });
+});
+
+describe('xent-grad (the unfused head: cross-entropy from soft-max posteriors)', () => {
+  for (const [n, classes] of [
+    [1, 10],
+    [7, 3],
+    [65, 10],
+    [3, 1000],
+  ] as const) {
+    it(`n ${n}, ${classes} classes`, async () => {
+      const g = await acquireGpu();
+      const x = randomArray(n * classes, seed++, 3);
+      const labels = randomLabels(n, classes, seed++);
+      // The posteriors the soft-max kernel would write, in f32.
+      const p = Float32Array.from(softmaxRef(x, { n, classes }));
+      const out = await runKernels(
+        g,
+        xentGradKernels({ n, classes }, targetOf(g)),
+        { p, labels: new Float32Array(labels.buffer), loss: n, dx: n * classes, correct: n },
+        ['loss', 'dx', 'correct'],
+      );
+      const ref = softmaxXentRef(x, labels, n, classes);
+      expect(compare(out['loss']!, ref.loss, 'loss')).toBeLessThan(1e-4);
+      expect(compare(out['dx']!, ref.dx, 'dx')).toBeLessThan(1e-4);
+      expect(Array.from(out['correct']!)).toEqual(Array.from(ref.correct));
+    });
+  }
 });

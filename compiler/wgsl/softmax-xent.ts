@@ -15,7 +15,7 @@
  * ("online soft-max"), a tree reduction in workgroup memory combines them (ties between lanes go
  * to the smaller index), a second pass writes dx. Two reads of x and one write per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
 
 export interface SoftmaxXentSpec {
   /** Batch size N (dx is divided by it). */
@@ -23,6 +23,15 @@ export interface SoftmaxXentSpec {
   /** Classes per sample. */
   readonly classes: number;
 }
+
+/** The training head's bindings: its input ('x' logits or 'p' posteriors), labels, outputs. */
+const headBindings = (input: 'x' | 'p'): KernelBinding[] => [
+  { binding: 0, tensor: input, access: 'read' },
+  { binding: 1, tensor: 'labels', access: 'read' },
+  { binding: 2, tensor: 'loss', access: 'read_write' },
+  { binding: 3, tensor: 'dx', access: 'read_write' },
+  { binding: 4, tensor: 'correct', access: 'read_write' },
+];
 
 export function softmaxXentKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kernel[] {
   const { n, classes } = spec;
@@ -123,13 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       entryPoint: 'main',
       workgroupSize: [wg, 1, 1],
       dispatch: [gx, gy, 1],
-      bindings: [
-        { binding: 0, tensor: 'x', access: 'read' },
-        { binding: 1, tensor: 'labels', access: 'read' },
-        { binding: 2, tensor: 'loss', access: 'read_write' },
-        { binding: 3, tensor: 'dx', access: 'read_write' },
-        { binding: 4, tensor: 'correct', access: 'read_write' },
-      ],
+      bindings: headBindings('x'),
       // Per element: running max/sum (~6), the second exp, product, subtraction and scale (~5).
       flops: 11 * n * classes,
       bytes: f32Bytes(3 * n * classes + 3 * n),
@@ -199,13 +202,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       entryPoint: 'main',
       workgroupSize: [wg, 1, 1],
       dispatch: [gx, gy, 1],
-      bindings: [
-        { binding: 0, tensor: 'p', access: 'read' },
-        { binding: 1, tensor: 'labels', access: 'read' },
-        { binding: 2, tensor: 'loss', access: 'read_write' },
-        { binding: 3, tensor: 'dx', access: 'read_write' },
-        { binding: 4, tensor: 'correct', access: 'read_write' },
-      ],
+      bindings: headBindings('p'),
       flops: 3 * n * classes,
       bytes: f32Bytes(2 * n * classes + 3 * n),
     },
