@@ -96,6 +96,9 @@ export async function runTrain(
     }
   }
 
+  // Ctrl-C: finish the step, keep the last checkpoint, say how to resume (a second one kills).
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
   const config: TrainConfig = {
     graph,
     dataset,
@@ -128,6 +131,7 @@ export async function runTrain(
     fuse: fuseOption(flags),
     save: flags.save,
     ...(flags.log !== undefined ? { log: flags.log } : {}),
+    signal: interrupt.signal,
   };
 
   const gpu = await acquireGpu();

@@ -71,6 +71,17 @@ const common = [
   'glorot',
 ];
 
+/** Waits until the metrics log shows steps of epoch 2 (it is flushed every 50 steps). */
+async function waitForEpoch2(log: string): Promise<void> {
+  const deadline = Date.now() + 100_000;
+  for (;;) {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    if (text.split('\n').some((l) => l.includes('"type":"step","epoch":2'))) return;
+    if (Date.now() > deadline) throw new Error('the run never reached epoch 2');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 beforeAll(async () => {
   writeFileSync(model, MODEL);
   mkdirSync(data);
@@ -123,14 +134,7 @@ describe('vggc train', () => {
       { cwd: dir, stdio: 'ignore' },
     );
     const exited = new Promise((r) => child.on('exit', r));
-    // Kill once the log shows steps of epoch 2 (it is flushed every 50 steps).
-    const deadline = Date.now() + 100_000;
-    for (;;) {
-      const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
-      if (text.split('\n').some((l) => l.includes('"type":"step","epoch":2'))) break;
-      if (Date.now() > deadline) throw new Error('the run never reached epoch 2');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitForEpoch2(log);
     child.kill('SIGKILL');
     await exited;
     const ck = await loadCheckpoint(join(dir, 'k.ckpt.safetensors'), graph);
@@ -155,6 +159,28 @@ describe('vggc train', () => {
     const steps = after.filter((l) => l.type === 'step').map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('Ctrl-C stops after the step, keeps the checkpoint and says how to resume', async () => {
+    const log = join(dir, 'i.jsonl');
+    const child = spawn(
+      process.execPath,
+      [main, ...common, '--save', 'i.safetensors', '--log', 'i.jsonl'],
+      { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitForEpoch2(log);
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    const lines = err.split('\n').filter((l) => l.startsWith('vggc'));
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^vggc: error: interrupted at step \d+ \(epoch 2\); .*i\.ckpt\.safetensors holds epoch 1: continue with --resume$/,
+      ),
+    ]);
+    expect((await loadCheckpoint(join(dir, 'i.ckpt.safetensors'), graph)).state.epoch).toBe(1);
   });
 
   it('compile --train emits the training step; --no-fuse really dispatches the unfused kernels', () => {

@@ -58,6 +58,8 @@ export interface TrainConfig {
   readonly save: string;
   /** Metrics log (JSON lines); a chart `<log>.svg` is drawn next to it. */
   readonly log?: string;
+  /** Stops the run after the current step (Ctrl-C): the last checkpoint stays as it is. */
+  readonly signal?: AbortSignal;
 }
 
 export interface StepEvent {
@@ -173,6 +175,15 @@ export async function train(
           seed: config.seed,
           step,
         });
+        if (config.signal?.aborted) {
+          const ck = checkpointPath(config.save);
+          fail(
+            `interrupted at step ${step + 1} (epoch ${epoch}); ` +
+              (epoch > 1 || resumed
+                ? `${ck} holds epoch ${epoch - 1}: continue with --resume`
+                : 'no epoch was complete, nothing was saved'),
+          );
+        }
         if (!Number.isFinite(r.loss)) {
           fail(
             `the loss became ${r.loss} at step ${step + 1} (epoch ${epoch}): try a smaller --lr`,
