@@ -13,16 +13,23 @@
  *   run (VGG-16's convolutional part: TF.js binds FC6's 392 MiB weight whole, which the software
  *   adapter's 128 MiB binding limit refuses).
  *
+ * - Training (bench/train.ts): the MNIST net's SGD step at batch 64, fused vs unfused, against
+ *   TF.js's WebGPU backend; VGG-A at 224, batch 8.
+ *
  * Writes bench/results/<date>-<adapter>.json, a chart (SVG) of fused vs unfused time per layer,
- * and bench/results/latest.md, the table the README shows. Compare only figures from one run:
+ * and bench/results/latest.md, the table the README shows; the training cases also write
+ * <date>-<adapter>-train.json and <date>-<adapter>-train.svg. Compare only figures from one run:
  * the software adapter varies 20-50% between runs.
  *
+ *   node dist/bench/run.js --only train   the training cases alone (`npm run bench:train`): they
+ *                                         replace only the training section of latest.md
  *   BENCH_RUNS=10 (default)   timed runs per case
  *   BENCH_NETS=A,B,C,D,E      networks to time (default all)
  *   BENCH_TFJS=0              skip TensorFlow.js
+ *   BENCH_TRAIN=0             skip the training cases (more switches in bench/train.ts)
  */
 import { execSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import benny from 'benny';
 import { compileInference } from '../compiler/compile.js';
@@ -34,10 +41,26 @@ import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js
 import { prepare } from '../runtime/executor.js';
 import { initWeights } from '../runtime/init.js';
 import { barChart } from './svg.js';
-import { tfjsVgg16FeaturesMs } from './tfjs.js';
+import { releaseTfjs, tfjsVgg16FeaturesMs } from './tfjs.js';
+import {
+  mergeTrainSection,
+  trainBenchOptions,
+  trainSectionOf,
+  trainCases,
+  trainChart,
+  trainSection,
+  type TrainResults,
+} from './train.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const NETS = (process.env.BENCH_NETS ?? 'A,B,C,D,E').split(',').filter(Boolean);
+const onlyAt = process.argv.indexOf('--only');
+const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+if (onlyAt >= 0 && ONLY !== 'train') {
+  process.stderr.write(`bench: --only takes 'train', got '${ONLY ?? ''}'\n`);
+  process.exit(2);
+}
+const TRAIN = ONLY === 'train' || process.env.BENCH_TRAIN !== '0';
 const paperText = readFileSync('examples/vgg-paper.vgg', 'utf8');
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -166,6 +189,57 @@ const VGG16_CONVS: [cin: number, cout: number, side: number, pool: boolean][] = 
   [512, 512, 14, true],
 ];
 
+/** Date, commit and adapter slug that name the result files. */
+function meta(gpu: Gpu): { date: string; commit: string; slug: string } {
+  const date = new Date().toISOString().slice(0, 10);
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+  } catch {
+    /* not a git checkout */
+  }
+  const slug = gpu.adapter.software
+    ? 'lavapipe'
+    : gpu.adapter.description.replace(/\W+/g, '-').toLowerCase();
+  return { date, commit, slug };
+}
+
+/** Writes <date>-<slug>-train.json and -train.svg; returns the latest.md section. */
+function writeTrain(gpu: Gpu, train: TrainResults): string {
+  const { date, commit, slug } = meta(gpu);
+  mkdirSync('bench/results', { recursive: true });
+  const base = `bench/results/${date}-${slug}-train`;
+  writeFileSync(
+    `${base}.json`,
+    JSON.stringify(
+      { date, commit, adapter: gpu.adapter, cores: cpus().length, ...train },
+      null,
+      2,
+    ) + '\n',
+  );
+  writeFileSync(`${base}.svg`, trainChart(train, slug, date));
+  log(`wrote ${base}.json and ${base}.svg`);
+  return trainSection(
+    train,
+    { date, commit, adapter: gpu.adapter.description, cores: cpus().length },
+    `${date}-${slug}-train.svg`,
+  );
+}
+
+/** `--only train`: the training cases, merged into latest.md without touching the rest. */
+async function trainOnly() {
+  const gpu = await acquireGpu();
+  log(`adapter: ${gpu.adapter.description}`);
+  const train = await trainCases(gpu, trainBenchOptions());
+  const section = writeTrain(gpu, train);
+  const latest = 'bench/results/latest.md';
+  const md = existsSync(latest) ? readFileSync(latest, 'utf8') : '';
+  writeFileSync(latest, mergeTrainSection(md, section));
+  log(`updated the training section of ${latest}`);
+  await releaseTfjs();
+  await releaseGpu();
+}
+
 async function main() {
   const gpu = await acquireGpu();
   log(`adapter: ${gpu.adapter.description}; ${RUNS} timed runs per case\n`);
@@ -210,16 +284,9 @@ async function main() {
     log(`  TF.js ${tfjs.tfjsMs} ms; ours / TF.js = ${tfjs.ratio}`);
   }
 
-  const date = new Date().toISOString().slice(0, 10);
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-  } catch {
-    /* not a git checkout */
-  }
-  const slug = gpu.adapter.software
-    ? 'lavapipe'
-    : gpu.adapter.description.replace(/\W+/g, '-').toLowerCase();
+  const train = TRAIN ? await trainCases(gpu, trainBenchOptions()) : undefined;
+
+  const { date, commit, slug } = meta(gpu);
   mkdirSync('bench/results', { recursive: true });
   const base = `bench/results/${date}-${slug}`;
   const vgg16 = checkSource({ name: 'vgg-paper.vgg', text: paperText }, { model: 'D' });
@@ -237,6 +304,7 @@ async function main() {
         layers,
         networks,
         tfjs,
+        train,
       },
       null,
       2,
@@ -250,20 +318,24 @@ async function main() {
       layers.map((l) => ({ label: l.case, fused: l.fused.ms, unfused: l.unfused.ms })),
     ),
   );
-  writeFileSync(
-    'bench/results/latest.md',
-    table(
-      date,
-      commit,
-      gpu.adapter.description,
-      cpu,
-      layers,
-      networks,
-      tfjs,
-      `${date}-${slug}-layers.svg`,
-    ),
+  const md = table(
+    date,
+    commit,
+    gpu.adapter.description,
+    cpu,
+    layers,
+    networks,
+    tfjs,
+    `${date}-${slug}-layers.svg`,
   );
-  log(`\nwrote ${base}.json, ${base}-layers.svg and bench/results/latest.md`);
+  log('');
+  // Without training cases this run, the training section of the last run stays (dated).
+  const latest = 'bench/results/latest.md';
+  const kept = existsSync(latest) ? trainSectionOf(readFileSync(latest, 'utf8')) : undefined;
+  const section = train ? writeTrain(gpu, train) : kept;
+  writeFileSync(latest, section ? mergeTrainSection(md, section) : md);
+  log(`wrote ${base}.json, ${base}-layers.svg and bench/results/latest.md`);
+  await releaseTfjs();
   await releaseGpu();
 }
 
@@ -314,4 +386,4 @@ function table(
   ].join('\n');
 }
 
-await main();
+await (ONLY === 'train' ? trainOnly() : main());

@@ -8,11 +8,24 @@ export interface BarRow {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
-export function barChart(title: string, unit: string, rows: readonly BarRow[]): string {
-  const labelW = 190;
+export interface ChartOptions {
+  /** Width of the label column in pixels (default 190). */
+  readonly labelWidth?: number;
+  /** A second title line (smaller), e.g. the machine and its load. */
+  readonly subtitle?: string;
+}
+
+export function barChart(
+  title: string,
+  unit: string,
+  rows: readonly BarRow[],
+  options: ChartOptions = {},
+): string {
+  const labelW = options.labelWidth ?? 190;
   const plotW = 520;
   const rowH = 34;
-  const top = 40;
+  const top = options.subtitle ? 56 : 40;
+  const legendY = top - 14;
   const height = top + rows.length * rowH + 40;
   const max = Math.max(...rows.flatMap((r) => [r.fused, r.unfused]), 1e-9);
   const x = (v: number) => (v / max) * plotW;
@@ -20,8 +33,11 @@ export function barChart(title: string, unit: string, rows: readonly BarRow[]): 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + plotW + 90}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`,
-    `<rect x="${labelW}" y="26" width="10" height="10" fill="#2b7bba"/><text x="${labelW + 14}" y="35">fused</text>`,
-    `<rect x="${labelW + 70}" y="26" width="10" height="10" fill="#f39c12"/><text x="${labelW + 84}" y="35">unfused</text>`,
+    ...(options.subtitle
+      ? [`<text x="10" y="36" font-size="11" fill="#555">${esc(options.subtitle)}</text>`]
+      : []),
+    `<rect x="${labelW}" y="${legendY}" width="10" height="10" fill="#2b7bba"/><text x="${labelW + 14}" y="${legendY + 9}">fused</text>`,
+    `<rect x="${labelW + 70}" y="${legendY}" width="10" height="10" fill="#f39c12"/><text x="${labelW + 84}" y="${legendY + 9}">unfused</text>`,
   ];
   rows.forEach((r, i) => {
     const y = top + i * rowH;
