@@ -95,9 +95,7 @@ export async function prepare(
   });
   owned.push(readback);
   const inputFloats = plan.batch * plan.input[0] * plan.input[1] * plan.input[2];
-  // Shortest run seen so far, not counting the first (which includes lavapipe's shader compiles).
-  let bestMs = Infinity;
-  let runs = 0;
+  const pacer = new Pacer();
 
   const exe: Executable = {
     plan,
@@ -117,23 +115,19 @@ export async function prepare(
         pass.end();
         enc.copyBufferToBuffer(buffers.get(plan.output)!, 0, readback, 0, outputBytes);
         device.queue.submit([enc.finish()]);
-        // Dawn busy-polls the JS thread while a promise is pending, which takes a core from a
-        // software adapter: sleep through most of the expected GPU time first.
-        if (bestMs > 5 && bestMs < Infinity) {
-          await new Promise((r) => setTimeout(r, bestMs * 0.8));
-        }
+        await pacer.sleep();
         await readback.mapAsync(GPUMapMode.READ);
         const result = new Float32Array(readback.getMappedRange(0, outputBytes).slice(0));
         readback.unmap();
         return result;
       });
-      if (runs++ > 0) bestMs = Math.min(bestMs, performance.now() - started);
+      pacer.done(performance.now() - started);
       if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
       return out;
     },
     async profile(input) {
       await exe.run(input); // upload the input, and compile every pipeline before timing
-      return profileSteps(gpu, plan, bindGroups, bestMs);
+      return profileSteps(gpu, plan, bindGroups, pacer.expectedMs);
     },
     destroy() {
       for (const b of owned) b.destroy();
@@ -143,6 +137,32 @@ export async function prepare(
 }
 
 export const align = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/**
+ * Dawn busy-polls the JS thread while a promise (mapAsync) is pending, which takes a core from
+ * a software adapter (docs/dawn-and-lavapipe.md). A Pacer sleeps through most of a submission's
+ * expected GPU time before the caller maps its result. The expectation is the last run's time;
+ * when the result was ready as soon as the sleep ended (we overslept, so the GPU needed less),
+ * it shrinks fast instead, so a slow run (a compile, a loaded machine) is forgotten in a few
+ * runs. The first run, which includes lavapipe's pipeline compiles, is not counted.
+ */
+export class Pacer {
+  expectedMs = Infinity;
+  private runs = 0;
+  private sleptMs = 0;
+
+  async sleep(): Promise<void> {
+    this.sleptMs = this.expectedMs > 5 && this.expectedMs < Infinity ? this.expectedMs * 0.8 : 0;
+    if (this.sleptMs > 0) await new Promise((r) => setTimeout(r, this.sleptMs));
+  }
+
+  /** After the result is mapped: the run took `elapsedMs` from submit to mapped. */
+  done(elapsedMs: number): void {
+    if (this.runs++ === 0) return;
+    const overslept = this.sleptMs > 0 && elapsedMs < this.sleptMs + 2;
+    this.expectedMs = overslept ? this.expectedMs * 0.6 : elapsedMs;
+  }
+}
 
 /**
  * Runs every step of `plan` once, each in its own compute pass, and returns each one's GPU time:

@@ -17,6 +17,7 @@ import {
   allocatePool,
   bindSteps,
   encodeSteps,
+  Pacer,
   profileSteps,
   STORAGE,
   writeLarge,
@@ -124,8 +125,7 @@ export async function createTrainer(
 
   const readback = buffer(8 * n, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   const inputFloats = n * plan.input[0] * plan.input[1] * plan.input[2];
-  let bestMs = Infinity;
-  let steps = 0;
+  const pacer = new Pacer();
 
   /** Copies [offset, offset + bytes) of a flat buffer back to the host. */
   const readFlat = async (flat: string): Promise<Map<string, Float32Array>> =>
@@ -187,9 +187,7 @@ export async function createTrainer(
         enc.copyBufferToBuffer(buffers.get(TRAIN_HOST.loss)!, 0, readback, 0, 4 * n);
         enc.copyBufferToBuffer(buffers.get(TRAIN_HOST.correct)!, 0, readback, 4 * n, 4 * n);
         q.submit([enc.finish()]);
-        // Dawn busy-polls this thread while a promise is pending (docs/dawn-and-lavapipe.md):
-        // sleep through most of the expected GPU time, leaving the cores to a software adapter.
-        if (bestMs > 5 && bestMs < Infinity) await new Promise((r) => setTimeout(r, bestMs * 0.8));
+        await pacer.sleep();
         await readback.mapAsync(GPUMapMode.READ);
         const values = new Float32Array(readback.getMappedRange(0, 8 * n).slice(0));
         readback.unmap();
@@ -201,11 +199,11 @@ export async function createTrainer(
         }
         return { loss: loss / n, correct };
       });
-      if (steps++ > 0) bestMs = Math.min(bestMs, performance.now() - started);
+      pacer.done(performance.now() - started);
       if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
       return result;
     },
-    profile: () => profileSteps(gpu, plan, bound, bestMs),
+    profile: () => profileSteps(gpu, plan, bound, pacer.expectedMs),
     readWeights: () => readFlat('params'),
     readMomenta: () => readFlat('momenta'),
     destroy() {
