@@ -81,7 +81,7 @@ export async function tfjsVgg16FeaturesMs(runs: number): Promise<number> {
 
 /**
  * The MNIST net of examples/mnist.vgg in TF.js, ready to train: conv3-16 x2, maxpool, conv3-32
- * x2, maxpool, FC-128 (ReLU), dropout 0.5, FC-10, soft-max cross-entropy (mean over the batch),
+ * x2, maxpool, FC-256 (ReLU), dropout 0.25, FC-10, soft-max cross-entropy (mean over the batch),
  * SGD with momentum (`tf.train.momentum`, which has no weight decay). `images` is N x 1 x 28 x 28
  * (with one channel the same floats as NHWC), `labels` N class indices. `step()` runs one SGD
  * step on that batch and reads the loss back, as vggc's trainer does, and returns its wall time.
@@ -112,8 +112,8 @@ export async function tfjsMnistTrainer(
       conv(32),
       tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }),
       tf.layers.flatten(),
-      tf.layers.dense({ units: 128, activation: 'relu' }),
-      tf.layers.dropout({ rate: 0.5 }),
+      tf.layers.dense({ units: 256, activation: 'relu' }),
+      tf.layers.dropout({ rate: 0.25 }),
       tf.layers.dense({ units: 10 }),
     ],
   });

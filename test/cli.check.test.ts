@@ -50,8 +50,8 @@ describe('vggc check', () => {
   it('--input overrides the declared input', () => {
     const j = JSON.parse(vggc('check', 'examples/mnist.vgg', '--input', '1x32x32', '--json').out);
     expect(j.input).toEqual([1, 32, 32]);
-    expect(j.layers.find((l: { op: string }) => l.op === 'FC-128').params).toBe(
-      32 * 8 * 8 * 128 + 128,
+    expect(j.layers.find((l: { op: string }) => l.op === 'FC-256').params).toBe(
+      32 * 8 * 8 * 256 + 256,
     );
   });
 

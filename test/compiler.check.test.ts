@@ -90,9 +90,9 @@ describe('the MNIST example', () => {
     const s = summarize(checkSource({ name: 'examples/mnist.vgg', text }));
     expect(s.input).toEqual([1, 28, 28]);
     expect(s.layers.at(-1)!.out).toEqual([10, 1, 1]);
-    // conv3-16 x2, maxpool, conv3-32 x2, maxpool, FC-128, FC-10, counted by hand:
+    // conv3-16 x2, maxpool, conv3-32 x2, maxpool, FC-256, FC-10, counted by hand:
     const convs = 16 * 1 * 9 + 16 + (16 * 16 * 9 + 16) + (32 * 16 * 9 + 32) + (32 * 32 * 9 + 32);
-    const fcs = 32 * 7 * 7 * 128 + 128 + (128 * 10 + 10);
+    const fcs = 32 * 7 * 7 * 256 + 256 + (256 * 10 + 10);
     expect(s.params).toBe(convs + fcs);
   });
 });
