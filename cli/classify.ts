@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { formatShape } from '../compiler/ir.js';
 import { VggcError, fail } from '../dsl/diagnostics.js';
 import { decodeImage } from '../runtime/data/folder.js';
-import { checkScales, createEvaluator } from '../runtime/eval.js';
+import { checkScales, classesFromWeights, createEvaluator } from '../runtime/eval.js';
 import { rethrowFsError } from '../runtime/fsutil.js';
 import { topClasses } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
@@ -76,7 +76,9 @@ export async function runClassify(
     ...(mean ? { mean } : {}),
   });
   try {
-    const names = flags.labels ? await readLabels(flags.labels, evaluator.classes) : undefined;
+    const names = flags.labels
+      ? await readLabels(flags.labels, evaluator.classes)
+      : await classesFromWeights(flags.weights, evaluator.classes);
     out(
       `${graph.name}: ${describePlan(plan)}; scales ${plan.scales.scales.join(', ')} ` +
         `(from ${plan.scales.from})${mean ? `; mean ${formatMean(mean)} (from ${from})` : ''}`,

@@ -383,6 +383,33 @@ export async function meanFromWeights(path: string): Promise<Float32Array | unde
   }
 }
 
+/**
+ * The class names recorded in a weight file's metadata under `classes` (a JSON array of strings;
+ * `vggc train` writes the dataset's), or undefined when it has none or they do not number
+ * `count`.
+ */
+export async function classesFromWeights(
+  path: string,
+  count: number,
+): Promise<string[] | undefined> {
+  const file = await SafetensorsFile.open(path);
+  try {
+    const text = file.metadata.classes;
+    if (text === undefined) return undefined;
+    let names: unknown;
+    try {
+      names = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    const ok =
+      Array.isArray(names) && names.length === count && names.every((n) => typeof n === 'string');
+    return ok ? (names as string[]) : undefined;
+  } finally {
+    await file.close();
+  }
+}
+
 /** `[0.48, 0.45, 0.40]` (JSON) or `0.48,0.45,0.40` as a mean; `what` names it in errors. */
 export function parseMean(text: string, what: string): Float32Array {
   let values: unknown;

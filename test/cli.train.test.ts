@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.js';
 import { writeNpy } from '../runtime/npy.js';
@@ -87,6 +88,7 @@ beforeAll(async () => {
   mkdirSync(data);
   await writeNpy(join(data, 'images.npy'), [N, 1, 8, 8], images);
   await writeNpy(join(data, 'labels.npy'), [N], labels);
+  writeFileSync(join(data, 'classes.txt'), 'top\nmiddle\nbottom\n');
 });
 
 describe('vggc train', () => {
@@ -120,6 +122,16 @@ describe('vggc train', () => {
       'classifier.3.weight',
       'classifier.3.bias',
     ]);
+    // classify names the classes the training data had, without --labels.
+    const png = join(dir, 'bright-top.png');
+    const pixels = Buffer.from(Array.from({ length: 64 }, (_, i) => (i < 24 ? 250 : 5)));
+    await sharp(pixels, { raw: { width: 8, height: 8, channels: 1 } })
+      .png()
+      .toFile(png);
+    const c = vggc('classify', 'tiny.vgg', '--weights', 'w.safetensors', '--scales', '8', png);
+    expect(c.code, c.err).toBe(0);
+    const top = c.out.split('\n').find((l) => /^\s+\d\.\d{4}\s/.test(l))!;
+    expect(top).toMatch(/^\s+\d\.\d{4}\s+top$/);
     const ck = await loadCheckpoint(join(dir, 'w.ckpt.safetensors'), graph);
     expect(ck.state.epoch).toBe(2);
     expect(ck.weights.get('features.0.weight')).toEqual(w.get('features.0.weight'));

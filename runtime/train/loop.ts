@@ -254,6 +254,8 @@ export async function train(
         step: String(step),
         // What evaluation must subtract (runtime/eval.ts reads it back).
         ...(trainAugment.mean ? { mean: JSON.stringify(Array.from(trainAugment.mean)) } : {}),
+        // The dataset's class names, for `vggc classify` (which takes them without --labels).
+        classes: JSON.stringify(dataset.classes),
       });
       records.push(record);
       await log?.epoch(record);
