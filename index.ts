@@ -17,16 +17,30 @@ export { lower, describe } from './compiler/lower.js';
 export { inferShapes, type TypedGraph } from './compiler/shapes.js';
 export { summarize, type ModelSummary, type LayerSummary } from './compiler/summary.js';
 export { acquireGpu, releaseGpu, type Gpu } from './runtime/device.js';
-export { compileInference, type CompileOptions } from './compiler/compile.js';
+export {
+  compileInference,
+  compileTraining,
+  type CompileOptions,
+  type TrainCompileOptions,
+} from './compiler/compile.js';
+export { autodiff } from './compiler/passes/autodiff.js';
 export { schedule, planStats, type KernelPlan } from './compiler/schedule.js';
 export { planFiles } from './compiler/plan-json.js';
-export { optimizeForInference, FUSIONS, type FuseOption } from './compiler/passes/index.js';
+export {
+  optimizeForInference,
+  optimizeForTraining,
+  FUSIONS,
+  type FuseOption,
+} from './compiler/passes/index.js';
 export { paramList, paramNames } from './compiler/params.js';
 export { targetOf, checked } from './runtime/device.js';
 export { prepare, type Executable } from './runtime/executor.js';
 export { createInference, type Inference } from './runtime/infer.js';
 export { loadWeights, saveWeights } from './runtime/weights.js';
-export { initWeights, type InitScheme } from './runtime/init.js';
+export { initWeights, initFromShallower, type InitScheme } from './runtime/init.js';
+export { createTrainer, type Trainer, type StepResult } from './runtime/trainer.js';
+export { train, evaluate, type TrainConfig, type TrainResult } from './runtime/train/loop.js';
+export { loadCheckpoint, checkpointPath } from './runtime/train/checkpoint.js';
 export { readNpy, writeNpy } from './runtime/npy.js';
 export { readSafetensors, writeSafetensors } from './runtime/safetensors.js';
 export { createDenseInference, classScores, type DenseInference } from './runtime/dense.js';
