@@ -173,6 +173,21 @@ describe('vggc train', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
+  it('a run cut by --steps mid-epoch resumes inside that epoch, to the same weights', async () => {
+    // 2 epochs are 2 x 204 steps here; stop at 300 (in epoch 2), then finish the 2 epochs.
+    const first = vggc(...common, '--save', 's.safetensors', '--steps', '300');
+    expect(first.code, first.err).toBe(0);
+    expect((await loadCheckpoint(join(dir, 's.ckpt.safetensors'), graph)).state.step).toBe(300);
+    const rest = vggc(...common, '--save', 's.safetensors', '--resume');
+    expect(rest.code, rest.err).toBe(0);
+    const resumed = await loadWeights(join(dir, 's.safetensors'), graph);
+    const straight = await loadWeights(join(dir, 'w.safetensors'), graph);
+    for (const [name, v] of straight) expect(resumed.get(name), name).toEqual(v);
+    const other = vggc(...common, '--save', 's.safetensors', '--resume', '--batch', '4');
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/trained with batch 8 and seed 0: resume with the same --batch/);
+  });
+
   it('Ctrl-C stops after the step, keeps the checkpoint and says how to resume', async () => {
     const log = join(dir, 'i.jsonl');
     const child = spawn(

@@ -112,6 +112,11 @@ export async function train(
   const resumed = config.resume?.state;
   const totalSteps = config.steps ?? (config.epochs ?? 1) * batchesPerEpoch;
   const epochs = Math.ceil(totalSteps / batchesPerEpoch);
+  if (resumed && (resumed.batch !== batch || resumed.seed !== config.seed)) {
+    fail(
+      `the checkpoint was trained with batch ${resumed.batch} and seed ${resumed.seed}: resume with the same --batch and --seed`,
+    );
+  }
   if (resumed && resumed.step >= totalSteps) {
     fail(
       `the checkpoint has already run ${resumed.step} steps (${resumed.epoch} epochs): ask for more --epochs or --steps`,
@@ -145,7 +150,10 @@ export async function train(
   const log = config.log ? await MetricsLog.open(config.log, resumed?.step) : undefined;
   const records: EpochRecord[] = [];
   let step = resumed?.step ?? 0;
-  const firstEpoch = (resumed?.epoch ?? 0) + 1;
+  // A run stopped by --steps may end mid-epoch: resume inside that epoch, skipping the batches
+  // it already trained on (the same seed and epoch give the same order).
+  const firstEpoch = Math.floor(step / batchesPerEpoch) + 1;
+  const skip = step % batchesPerEpoch;
   events.start?.({ epochs, batchesPerEpoch, firstEpoch, dispatches: plan.steps.length });
   let trained = 0;
   let trainSeconds = 0;
@@ -166,6 +174,7 @@ export async function train(
       let seen = 0;
       let lr = schedule.rate(step);
       for await (const b of loader) {
+        if (epoch === firstEpoch && b.index < skip) continue;
         if (b.n < batch || step >= totalSteps) break;
         lr = schedule.rate(step);
         const r = await trainer.step(b.x, b.labels, {
@@ -221,7 +230,9 @@ export async function train(
         config.fuse,
       );
       testAccuracy = test.accuracy;
-      schedule.endEpoch(epoch, test.accuracy);
+      // Only a whole epoch moves the schedule (a --steps run may stop inside one): a resumed run
+      // then follows the same rates as an unbroken one.
+      if (step % batchesPerEpoch === 0) schedule.endEpoch(epoch, test.accuracy);
       const record: EpochRecord = {
         epoch,
         step,
