@@ -138,7 +138,7 @@ export async function runTrain(
   const tty = process.stderr.isTTY === true;
   const bar = new SingleBar({
     format:
-      'epoch {epoch} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {ips} img/s | lr {lr}',
+      'epoch {epoch} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {ips} img/s | lr {lr} | ETA {eta_formatted}',
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: false,
