@@ -13,7 +13,6 @@
  *   BENCH_RUNS=3 (default)            timed runs per scale
  *   BENCH_DENSE_SCALES=256,384,512    the sides Q
  */
-import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { checkSource } from '../compiler/frontend.js';
@@ -22,6 +21,7 @@ import { summarize } from '../compiler/summary.js';
 import { createDenseInference } from '../runtime/dense.js';
 import { acquireGpu, releaseGpu } from '../runtime/device.js';
 import { initWeights } from '../runtime/init.js';
+import { meta } from './meta.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALES = (process.env.BENCH_DENSE_SCALES ?? '256,384,512').split(',').map(Number);
@@ -84,16 +84,7 @@ async function main() {
   } finally {
     net.destroy();
   }
-  const date = new Date().toISOString().slice(0, 10);
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-  } catch {
-    /* not a git checkout */
-  }
-  const slug = gpu.adapter.software
-    ? 'lavapipe'
-    : gpu.adapter.description.replace(/\W+/g, '-').toLowerCase();
+  const { date, commit, slug } = meta(gpu);
   mkdirSync('bench/results', { recursive: true });
   const file = `bench/results/${date}-${slug}-dense.json`;
   writeFileSync(

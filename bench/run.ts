@@ -28,7 +28,6 @@
  *   BENCH_TFJS=0              skip TensorFlow.js
  *   BENCH_TRAIN=0             skip the training cases (more switches in bench/train.ts)
  */
-import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import benny from 'benny';
@@ -40,6 +39,7 @@ import { summarize } from '../compiler/summary.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 import { prepare } from '../runtime/executor.js';
 import { initWeights } from '../runtime/init.js';
+import { meta } from './meta.js';
 import { barChart } from './svg.js';
 import { releaseTfjs, tfjsVgg16FeaturesMs } from './tfjs.js';
 import {
@@ -188,21 +188,6 @@ const VGG16_CONVS: [cin: number, cout: number, side: number, pool: boolean][] = 
   [512, 512, 14, false],
   [512, 512, 14, true],
 ];
-
-/** Date, commit and adapter slug that name the result files. */
-function meta(gpu: Gpu): { date: string; commit: string; slug: string } {
-  const date = new Date().toISOString().slice(0, 10);
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-  } catch {
-    /* not a git checkout */
-  }
-  const slug = gpu.adapter.software
-    ? 'lavapipe'
-    : gpu.adapter.description.replace(/\W+/g, '-').toLowerCase();
-  return { date, commit, slug };
-}
 
 /** Writes <date>-<slug>-train.json and -train.svg; returns the latest.md section. */
 function writeTrain(gpu: Gpu, train: TrainResults): string {
