@@ -21,7 +21,7 @@
  * recompile.
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
-import { gcd, lcm } from './template.js';
+import { lcm } from './template.js';
 
 export interface SgdSpec {
   /** Total parameter floats (all tensors, laid out contiguously). */
