@@ -28,7 +28,7 @@
  * The loop body is unrolled over LANES x R x (TH * TW) multiply-adds only (K and CIN are loop
  * bounds), so lavapipe compiles it quickly.
  */
-import { fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
+import { chunkBinding, chunkRange, fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
 import { range } from './template.js';
 
@@ -168,13 +168,10 @@ function chunkKernel(
   const name =
     `convvalid${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}` +
     (count > 1 ? `_part${index}of${count}` : '');
-  const wOffset = f32Bytes(chunk.row0 * KTOT);
-  const wSize = f32Bytes(chunk.rows * KTOT);
+  const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, KTOT);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
-    count > 1
-      ? { binding: 1, tensor: 'w', access: 'read', offsetBytes: wOffset, sizeBytes: wSize }
-      : { binding: 1, tensor: 'w', access: 'read' },
+    chunkBinding(1, 'w', 'read', chunk, KTOT, count > 1),
     { binding: 2, tensor: 'b', access: 'read' },
     { binding: 3, tensor: 'y', access: 'read_write' },
   ];

@@ -24,7 +24,7 @@
  * - weight: a lane owns one column vec4 x R (default 4) consecutive rows and walks the batch, so
  *   every x vec4 is loaded once per R rows; the lanes of the first column also sum db.
  */
-import { fcChunks, type FcChunk, type FcSpec } from './fc.js';
+import { chunkBinding, chunkRange, fcChunks, type FcChunk, type FcSpec } from './fc.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
 import { indent } from './template.js';
 
@@ -117,13 +117,10 @@ function dataKernel(
   const name =
     `fc_bwd_data_${IN}x${OUT}_n${N}${options.mask ? '_mask' : ''}` +
     (count > 1 ? `_part${index}of${count}` : '');
-  const wOffset = f32Bytes(chunk.row0 * IN);
-  const wSize = f32Bytes(chunk.rows * IN);
+  const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'dy', access: 'read' },
-    count > 1
-      ? { binding: 1, tensor: 'w', access: 'read', offsetBytes: wOffset, sizeBytes: wSize }
-      : { binding: 1, tensor: 'w', access: 'read' },
+    chunkBinding(1, 'w', 'read', chunk, IN, count > 1),
     { binding: 2, tensor: 'dx', access: 'read_write' },
     ...(mask ? [{ binding: 3, tensor: 'mask_src', access: 'read' } as const] : []),
   ];
@@ -245,14 +242,11 @@ function weightKernel(
   const MAIN = N - (N % STEP);
 
   const name = `fc_bwd_weight_${IN}x${OUT}_n${N}` + (count > 1 ? `_part${index}of${count}` : '');
-  const wOffset = f32Bytes(chunk.row0 * IN);
-  const wSize = f32Bytes(chunk.rows * IN);
+  const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
     { binding: 1, tensor: 'dy', access: 'read' },
-    count > 1
-      ? { binding: 2, tensor: 'dw', access: 'read_write', offsetBytes: wOffset, sizeBytes: wSize }
-      : { binding: 2, tensor: 'dw', access: 'read_write' },
+    chunkBinding(2, 'dw', 'read_write', chunk, IN, count > 1),
     { binding: 3, tensor: 'db', access: 'read_write' },
   ];
 

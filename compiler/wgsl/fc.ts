@@ -71,6 +71,34 @@ export interface FcChunk {
   readonly rows: number;
 }
 
+/** Byte range of a chunk's rows in a row-major weight of `rowFloats` floats per row. */
+export function chunkRange(
+  chunk: FcChunk,
+  rowFloats: number,
+): { offsetBytes: number; sizeBytes: number } {
+  return {
+    offsetBytes: f32Bytes(chunk.row0 * rowFloats),
+    sizeBytes: f32Bytes(chunk.rows * rowFloats),
+  };
+}
+
+/**
+ * The binding of a weight split by rows (`fcChunks`): the chunk's byte range when the weight is
+ * split into several chunks, the whole tensor otherwise.
+ */
+export function chunkBinding(
+  binding: number,
+  tensor: string,
+  access: KernelBinding['access'],
+  chunk: FcChunk,
+  rowFloats: number,
+  split: boolean,
+): KernelBinding {
+  return split
+    ? { binding, tensor, access, ...chunkRange(chunk, rowFloats) }
+    : { binding, tensor, access };
+}
+
 /**
  * How the weight's output rows are split so that each chunk's binding fits the target. Chunk
  * offsets are multiples of lcm(minStorageBufferOffsetAlignment, 256) bytes; chunks are balanced.
@@ -157,13 +185,10 @@ function fcChunkKernel(
   const name =
     `fc_${IN}x${OUT}_n${N}${relu ? '_relu' : ''}${dropTag}` +
     (count > 1 ? `_part${index}of${count}` : '');
-  const wOffset = f32Bytes(chunk.row0 * IN);
-  const wSize = f32Bytes(chunk.rows * IN);
+  const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
-    count > 1
-      ? { binding: 1, tensor: 'w', access: 'read', offsetBytes: wOffset, sizeBytes: wSize }
-      : { binding: 1, tensor: 'w', access: 'read' },
+    chunkBinding(1, 'w', 'read', chunk, IN, count > 1),
     { binding: 2, tensor: 'b', access: 'read' },
     { binding: 3, tensor: 'y', access: 'read_write' },
     ...(dropout ? [{ binding: 4, tensor: 'params', access: 'read' } as const] : []),
