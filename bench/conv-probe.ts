@@ -14,8 +14,8 @@
  * and the pipeline creation time (including the first dispatch, where lavapipe compiles).
  */
 import { convKernels, convScratch, type ConvSpec, type ConvTuning } from '../compiler/wgsl/conv.js';
-import type { Kernel, TargetInfo } from '../compiler/wgsl/kernel.js';
-import { acquireGpu, checked, releaseGpu, type Gpu } from '../runtime/device.js';
+import type { Kernel } from '../compiler/wgsl/kernel.js';
+import { acquireGpu, checked, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
 
 interface Layer {
   readonly cin: number;
@@ -40,18 +40,6 @@ const VGG16: readonly Layer[] = [
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function targetOf(g: Gpu): TargetInfo {
-  return {
-    maxStorageBufferBindingSize: g.limits.maxStorageBufferBindingSize,
-    maxComputeWorkgroupsPerDimension: g.limits.maxComputeWorkgroupsPerDimension,
-    maxComputeInvocationsPerWorkgroup: g.limits.maxComputeInvocationsPerWorkgroup,
-    maxComputeWorkgroupStorageSize: g.limits.maxComputeWorkgroupStorageSize,
-    minStorageBufferOffsetAlignment: g.limits.minStorageBufferOffsetAlignment,
-    subgroups: g.subgroups,
-    software: g.adapter.software,
-  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

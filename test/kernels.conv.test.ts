@@ -10,7 +10,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { convKernels, convScratch, type ConvSpec, type ConvTuning } from '../compiler/wgsl/conv.js';
 import type { TargetInfo } from '../compiler/wgsl/kernel.js';
-import { acquireGpu, releaseGpu, type Gpu } from '../runtime/device.js';
+import { acquireGpu, releaseGpu, type Gpu, targetOf as adapterTarget } from '../runtime/device.js';
 import { runKernels } from './gpu-harness.js';
 import { conv2dRef } from './reference/conv.js';
 import { relativeError as compareToRef } from './helpers.js';
@@ -18,16 +18,13 @@ import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
 
+/**
+ * The adapter's target, with subgroups optionally turned off to test the plain variants. The
+ * subgroup size is left out: tests that depend on it set it themselves.
+ */
 function targetOf(g: Gpu, subgroups: boolean): TargetInfo {
-  return {
-    maxStorageBufferBindingSize: g.limits.maxStorageBufferBindingSize,
-    maxComputeWorkgroupsPerDimension: g.limits.maxComputeWorkgroupsPerDimension,
-    maxComputeInvocationsPerWorkgroup: g.limits.maxComputeInvocationsPerWorkgroup,
-    maxComputeWorkgroupStorageSize: g.limits.maxComputeWorkgroupStorageSize,
-    minStorageBufferOffsetAlignment: g.limits.minStorageBufferOffsetAlignment,
-    subgroups: subgroups && g.subgroups,
-    software: g.adapter.software,
-  };
+  const { subgroupMinSize: _unstated, ...limits } = adapterTarget(g);
+  return { ...limits, subgroups: subgroups && g.subgroups };
 }
 
 const conv = (
