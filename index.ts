@@ -24,7 +24,8 @@ export {
   type TrainCompileOptions,
 } from './compiler/compile.js';
 export { autodiff } from './compiler/passes/autodiff.js';
-export { schedule, planStats, type KernelPlan } from './compiler/schedule.js';
+export { schedule } from './compiler/schedule.js';
+export { planStats, type KernelPlan, type PlanStep, type PlanTensor } from './compiler/plan.js';
 export { planFiles } from './compiler/plan-json.js';
 export {
   optimizeForInference,

@@ -33,7 +33,7 @@ import { cpus } from 'node:os';
 import benny from 'benny';
 import { compileInference } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
-import { planStats } from '../compiler/schedule.js';
+import { planStats } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { summarize } from '../compiler/summary.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';

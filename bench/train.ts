@@ -23,7 +23,7 @@ import { cpus, loadavg } from 'node:os';
 import { compileTraining } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
 import { FUSIONS } from '../compiler/passes/index.js';
-import { planStats, type KernelPlan, type PlanStep } from '../compiler/schedule.js';
+import { planStats, type KernelPlan, type PlanStep } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { targetOf, type Gpu } from '../runtime/device.js';
 import { initWeights } from '../runtime/init.js';

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { compileInference, compileTraining } from '../compiler/compile.js';
 import type { FuseOption } from '../compiler/passes/index.js';
 import { planFiles } from '../compiler/plan-json.js';
-import { planStats } from '../compiler/schedule.js';
+import { planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
 import {
   fuseOption,

@@ -5,7 +5,8 @@ import type { FuseOption } from './passes/index.js';
 import { autodiff } from './passes/autodiff.js';
 import { optimizeForInference, optimizeForTraining } from './passes/index.js';
 import { setOutput, type OutputKind } from './passes/output-head.js';
-import { schedule, type KernelPlan } from './schedule.js';
+import type { KernelPlan } from './plan.js';
+import { schedule } from './schedule.js';
 import type { TypedGraph } from './shapes.js';
 import type { TargetInfo } from './wgsl/kernel.js';
 

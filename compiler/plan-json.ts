@@ -1,8 +1,7 @@
 /**
  * `plan.json`, written by `vggc compile`: which kernels run, in what order, on which buffers.
  */
-import type { KernelPlan } from './schedule.js';
-import { planStats } from './schedule.js';
+import { planStats, type KernelPlan } from './plan.js';
 
 export interface PlanFiles {
   /** File name -> WGSL text, one per distinct kernel. */

@@ -11,7 +11,14 @@
  */
 import type { Shape, TypedNode } from './ir.js';
 import type { NodeParams } from './params.js';
-import type { PlanTensor } from './schedule.js';
+import {
+  TRAIN_HOST,
+  dropoutParams,
+  gradName,
+  momentumName,
+  type FlatEntry,
+  type PlanTensor,
+} from './plan.js';
 import {
   convBackwardDataKernels,
   convBackwardScratch,
@@ -46,18 +53,6 @@ export interface ScheduledNode {
   readonly kernels: Kernel[];
   readonly bind: Record<string, string>;
 }
-
-export const gradName = (param: string) => `grad.${param}`;
-export const momentumName = (param: string) => `momentum.${param}`;
-export const dropoutParams = (stream: number) => `dropout${stream}.params`;
-
-/** The host tensors of a training plan. */
-export const TRAIN_HOST = {
-  labels: 'labels',
-  loss: 'loss',
-  correct: 'correct',
-  hyper: 'hyper',
-} as const;
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -209,22 +204,6 @@ function convSpec(
     throw new Error(`internal: no backward kernel for a ${kernel}x${kernel} conv, pad ${pad}`);
   }
   return { n, cin, h, w, cout, kernel: kernel as 1 | 3, pad, relu: false };
-}
-
-/** A parameter's place in the flat training buffers. */
-export interface FlatEntry {
-  /** Torchvision name, `features.0.weight`. */
-  readonly name: string;
-  readonly offsetBytes: number;
-  readonly bytes: number;
-}
-
-export interface TrainingLayout {
-  readonly entries: readonly FlatEntry[];
-  /** Size of each of the three flat buffers (params, grads, momenta). */
-  readonly flatBytes: number;
-  /** Dropout layers: the seed-block tensor and the stream (forward node id) it carries. */
-  readonly dropout: readonly { readonly tensor: string; readonly stream: number }[];
 }
 
 /** Places the parameters of `params` (in order) in the flat buffers. */

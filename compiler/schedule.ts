@@ -8,19 +8,24 @@
  * torchvision names (`features.0.weight`).
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import { isTrainingOp, type Shape, type TypedNode } from './ir.js';
+import { isTrainingOp, type TypedNode } from './ir.js';
 import { describe } from './lower.js';
-import { planMemory, type Lifetime, type MemoryPlan } from './memory.js';
+import { planMemory, type Lifetime } from './memory.js';
 import { paramNames, type NodeParams } from './params.js';
 import {
   dropoutParams,
-  flatLayout,
   momentumName,
+  type FlatEntry,
+  type KernelPlan,
+  type PlanStep,
+  type PlanTensor,
+  type TrainingLayout,
+} from './plan.js';
+import {
+  flatLayout,
   scheduleOptimizer,
   scheduleTrainingNode,
-  type FlatEntry,
   type TrainContext,
-  type TrainingLayout,
 } from './schedule-train.js';
 import type { TypedGraph } from './shapes.js';
 import { convKernels, convScratch } from './wgsl/conv.js';
@@ -31,49 +36,6 @@ import { lrnKernels } from './wgsl/lrn.js';
 import { maxpoolKernels } from './wgsl/maxpool.js';
 import { reluKernels } from './wgsl/relu.js';
 import { softmaxKernels } from './wgsl/softmax.js';
-
-/**
- * 'input': the batch; 'activation' and 'scratch': share buffers by the memory plan; 'param':
- * weights; in training also 'grad' and 'state' (momentum), which with the params are views into
- * the 'flat' buffers, and 'host': small tensors the host writes or reads every step.
- */
-export type TensorKind =
-  'input' | 'activation' | 'param' | 'scratch' | 'grad' | 'state' | 'flat' | 'host';
-
-export interface PlanTensor {
-  readonly name: string;
-  readonly kind: TensorKind;
-  /** `[N, C, H, W]` for activations, the torch shape for parameters, `[floats]` for scratch. */
-  readonly shape: readonly number[];
-  readonly bytes: number;
-  /** A tensor that lives inside another one (training layout: a parameter in 'params'). */
-  readonly view?: { readonly of: string; readonly offsetBytes: number };
-}
-
-export interface PlanStep {
-  readonly kernel: Kernel;
-  /** Graph nodes this dispatch computes (one, or several once fused). */
-  readonly node: number;
-  /** The layer in the paper's notation plus its epilogue: `conv3-64+relu`. */
-  readonly label: string;
-  /** Kernel tensor role -> plan tensor name. */
-  readonly bind: Readonly<Record<string, string>>;
-}
-
-export interface KernelPlan {
-  readonly model: string;
-  readonly batch: number;
-  readonly input: Shape;
-  readonly tensors: readonly PlanTensor[];
-  readonly steps: readonly PlanStep[];
-  /** Plan tensor holding the network's output, `[N, C, H, W]`. */
-  readonly output: string;
-  readonly outputShape: Shape;
-  readonly memory: MemoryPlan;
-  readonly paramBytes: number;
-  /** Present for a training plan: the flat parameter layout and the dropout seed blocks. */
-  readonly training?: TrainingLayout;
-}
 
 export interface ScheduleOptions {
   readonly batch: number;
@@ -382,19 +344,3 @@ function lifetimes(
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-
-/** Count of dispatches, and what they compute, for reports. */
-export function planStats(plan: KernelPlan): {
-  dispatches: number;
-  kernels: number;
-  flops: number;
-  bytes: number;
-} {
-  const kernels = new Set(plan.steps.map((s) => s.kernel.code)).size;
-  return {
-    dispatches: plan.steps.length,
-    kernels,
-    flops: plan.steps.reduce((s, st) => s + st.kernel.flops, 0),
-    bytes: plan.steps.reduce((s, st) => s + st.kernel.bytes, 0),
-  };
-}

@@ -4,7 +4,7 @@
  * forward pass encoded into one compute pass of one command buffer.
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import type { KernelPlan } from '../compiler/schedule.js';
+import type { KernelPlan } from '../compiler/plan.js';
 import { checked, type Gpu } from './device.js';
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();

@@ -9,8 +9,8 @@
  * block before each step, so changing the learning rate or the step needs no recompile.
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import type { KernelPlan } from '../compiler/schedule.js';
-import { TRAIN_HOST } from '../compiler/schedule-train.js';
+import type { KernelPlan } from '../compiler/plan.js';
+import { TRAIN_HOST } from '../compiler/plan.js';
 import { checked, type Gpu } from './device.js';
 import {
   align,

@@ -11,7 +11,7 @@ import { compileTraining } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
 import { paramList } from '../compiler/params.js';
 import { FUSIONS } from '../compiler/passes/index.js';
-import { planStats } from '../compiler/schedule.js';
+import { planStats } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, releaseGpu, targetOf } from '../runtime/device.js';
 import { createTrainer } from '../runtime/trainer.js';
