@@ -13,9 +13,7 @@
  */
 import type { Graph } from '../compiler/ir.js';
 import { fail } from '../dsl/diagnostics.js';
-import { channelMean } from './data/augment.js';
 import type { Dataset } from './data/dataset.js';
-import { meanFromWeights } from './eval.js';
 import {
   FINITE,
   POSITIVE_INT,
@@ -150,10 +148,13 @@ export async function resolveMean(opts: {
     for (let i = 0; i < opts.mean.length; i++) checkSetting(from, opts.mean[i]!, TEST_RULES.mean);
     return { mean: Float32Array.from(opts.mean), from };
   }
+  // Loaded on use, so that the settings above stay cheap to import (the CLI reads them at start).
+  const { meanFromWeights } = await import('./eval.js');
   const recorded = await meanFromWeights(opts.weights);
   if (recorded) return { mean: recorded, from: `${opts.weights} metadata` };
   const d = opts.dataset;
   if (d && !d.preprocessed) {
+    const { channelMean } = await import('./data/augment.js');
     return { mean: await channelMean(d.train), from: `${d.name} training split` };
   }
   return { from: d ? 'none (preprocessed .npy set)' : 'none' };
