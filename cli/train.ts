@@ -12,15 +12,11 @@ import { SingleBar } from 'cli-progress';
 import { fail } from '../dsl/diagnostics.js';
 import { datasetFolder, openDataset } from '../runtime/data/open.js';
 import { acquireGpu } from '../runtime/device.js';
-import { initFromShallower, initWeights, type InitScheme } from '../runtime/init.js';
+import { initFromShallower, initWeights } from '../runtime/init.js';
 import { checkOutputs } from '../runtime/outputs.js';
 import { readSafetensors } from '../runtime/safetensors.js';
 import { checkpointPath, loadCheckpoint } from '../runtime/train/checkpoint.js';
-import {
-  resolveTrainConfig,
-  type AugmentMode,
-  type TrainOverrides,
-} from '../runtime/train/config.js';
+import { resolveTrainConfig, type TrainOverrides } from '../runtime/train/config.js';
 import { train, type TrainConfig } from '../runtime/train/loop.js';
 import type { ScheduleName } from '../runtime/train/lr-schedule.js';
 import { chartPath } from '../runtime/train/metrics.js';
@@ -28,24 +24,16 @@ import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
 import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
-/** What commander hands over: numbers and choices already parsed and checked (cli/args.ts). */
-export interface TrainFlags extends ModelFlags, FuseFlags {
+/**
+ * What commander hands over: numbers and choices already parsed and checked (cli/args.ts); the
+ * settings under the library's names, but for the two that carry an `lr` prefix as flags.
+ */
+export interface TrainFlags
+  extends ModelFlags, FuseFlags, Omit<TrainOverrides, 'schedule' | 'stepEpochs'> {
   readonly data: string;
   readonly save: string;
   readonly weights?: string;
   readonly initFrom?: string;
-  readonly init?: InitScheme;
-  readonly epochs?: number;
-  readonly steps?: number;
-  readonly batch?: number;
-  readonly lr?: number;
-  readonly momentum?: number;
-  readonly weightDecay?: number;
-  readonly dropout?: number;
-  readonly augment?: AugmentMode;
-  readonly flip?: boolean;
-  readonly shuffle?: boolean;
-  readonly seed?: number;
   readonly lrSchedule?: ScheduleName;
   readonly lrStep?: number;
   readonly log?: string;
@@ -58,25 +46,11 @@ const names = (setting: string, negated?: boolean) =>
   flagName(FLAG_OF[setting] ?? setting, negated);
 
 /** Flags -> the library's overrides (runtime/train/config.ts resolves the rest). */
-function overrides(flags: TrainFlags): TrainOverrides {
-  const o: Record<string, unknown> = {
-    epochs: flags.epochs,
-    steps: flags.steps,
-    batch: flags.batch,
-    lr: flags.lr,
-    momentum: flags.momentum,
-    weightDecay: flags.weightDecay,
-    dropout: flags.dropout,
-    augment: flags.augment,
-    flip: flags.flip,
-    shuffle: flags.shuffle,
-    seed: flags.seed,
-    schedule: flags.lrSchedule,
-    stepEpochs: flags.lrStep,
-    init: flags.init,
-  };
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-}
+const overrides = (flags: TrainFlags): TrainOverrides => ({
+  ...flags,
+  schedule: flags.lrSchedule,
+  stepEpochs: flags.lrStep,
+});
 
 /** Every file the run reads, and every file it writes: no output may be an input. */
 function checkFiles(file: string, flags: TrainFlags): void {

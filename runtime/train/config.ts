@@ -20,9 +20,10 @@ import {
   type NumberRule,
   type SettingNames,
 } from '../settings.js';
+import type { TrainConfig } from './loop.js';
 import { SCHEDULES, type ScheduleName } from './lr-schedule.js';
 
-export type AugmentMode = 'paper' | 'none';
+export type AugmentMode = TrainConfig['augment'];
 export const AUGMENT_MODES: readonly AugmentMode[] = ['paper', 'none'];
 
 /** What a caller may set; every field is optional. */
@@ -76,31 +77,33 @@ export const TRAIN_DEFAULTS = {
   init: 'paper' as InitScheme,
 } as const;
 
-export interface ResolvedTrainConfig {
-  /** Exactly one of `epochs` and `steps` is set. */
-  readonly epochs?: number;
-  readonly steps?: number;
-  readonly batch: number;
-  readonly lr: number;
-  readonly momentum: number;
-  readonly weightDecay: number;
-  /** Absent: the dropout probabilities the model declares. */
-  readonly dropout?: number;
-  readonly augment: AugmentMode;
+/** The settings of runtime/train/loop.ts `TrainConfig`, resolved, plus what the caller needs. */
+export type ResolvedTrainConfig = Pick<
+  TrainConfig,
+  | 'epochs'
+  | 'steps'
+  | 'batch'
+  | 'lr'
+  | 'momentum'
+  | 'weightDecay'
+  | 'dropout'
+  | 'augment'
+  | 'scale'
+  | 'shuffle'
+  | 'seed'
+  | 'schedule'
+  | 'stepEpochs'
+> & {
+  /** Random horizontal flips (paper augmentation). Of `epochs` and `steps`, exactly one is set. */
   readonly flip: boolean;
-  /** Training scale S from the model (paper augmentation): fixed or jittered [Smin, Smax]. */
-  readonly scale?: readonly [number, number];
-  readonly shuffle: boolean;
-  readonly seed: number;
-  readonly schedule: ScheduleName;
-  readonly stepEpochs?: number;
+  /** Initialisation of fresh weights. */
   readonly init: InitScheme;
   /**
    * The size image folders are decoded at: the model's input without augmentation, else a
    * square of the largest training scale (the random crops come from there).
    */
   readonly imageSize: readonly [number, number];
-}
+};
 
 /**
  * Resolves a run's settings: `overrides`, else the model's `train { ... }`, else
