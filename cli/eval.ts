@@ -7,19 +7,12 @@
  * A progress bar goes to stderr; the table (or, with --json, one JSON object) to stdout.
  */
 import { SingleBar } from 'cli-progress';
-import { formatShape, type Shape } from '../compiler/ir.js';
-import type { Graph } from '../compiler/ir.js';
+import { formatShape, type Graph, type Shape } from '../compiler/ir.js';
 import { fail } from '../dsl/diagnostics.js';
 import type { Dataset } from '../runtime/data/dataset.js';
 import { openDataset } from '../runtime/data/open.js';
 import { checkScales, createEvaluator, evaluateSplit } from '../runtime/eval.js';
-import {
-  describePlan,
-  resolveMean,
-  resolveTestPlan,
-  type TestOverrides,
-  type TestPlan,
-} from '../runtime/test-plan.js';
+import { describePlan, resolveMean, resolveTestPlan, type TestPlan } from '../runtime/test-plan.js';
 import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
@@ -46,16 +39,18 @@ export interface EvalFlags extends TestFlags {
 }
 
 /** Flags -> runtime/test-plan.ts `resolveTestPlan`, which decides the rest. */
-export function testPlan(graph: Graph, flags: TestFlags, batch?: number): TestPlan {
-  const o: TestOverrides = {
-    ...(flags.scales !== undefined ? { scales: flags.scales } : {}),
-    ...(flags.flip !== undefined ? { flip: flags.flip } : {}),
-    ...(flags.dense !== undefined ? { dense: flags.dense } : {}),
-    ...(flags.multiCrop !== undefined ? { multiCrop: flags.multiCrop } : {}),
-    ...((batch ?? flags.batch) !== undefined ? { batch: batch ?? flags.batch } : {}),
-  };
-  return resolveTestPlan(graph, o, flagName);
-}
+export const testPlan = (graph: Graph, flags: TestFlags, batch = flags.batch): TestPlan =>
+  resolveTestPlan(
+    graph,
+    {
+      scales: flags.scales,
+      flip: flags.flip,
+      dense: flags.dense,
+      multiCrop: flags.multiCrop,
+      batch,
+    },
+    flagName,
+  );
 
 /** The mean to subtract (runtime/test-plan.ts `resolveMean`): --mean, metadata, dataset. */
 export const chooseMean = (flags: TestFlags, dataset?: Dataset) =>
