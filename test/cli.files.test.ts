@@ -16,9 +16,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeNpy } from '../runtime/npy.js';
 import { OUTPUT_MARKER } from '../runtime/outputs.js';
 import { errorLines, vggc } from './cli-harness.js';
+import { randomArray } from './reference/random.js';
 
 const MODEL = 'model t {\n  input 1x8x8\n  conv3-4, maxpool\n  FC-3\n  soft-max\n}\n';
 
@@ -105,14 +107,18 @@ describe('an output that is an input is refused before any work', () => {
   const dir = workspace();
   const x = join(dir, 'x.npy');
   const w = join(dir, 'w.safetensors');
-  writeFileSync(x, 'images');
-  writeFileSync(w, 'weights');
-  symlinkSync(x, join(dir, 'x-link.npy'));
-  linkSync(w, join(dir, 'w-hard.safetensors'));
-  mkdirSync(join(dir, 'data'));
-  writeFileSync(join(dir, 'data', 'labels.npy'), 'labels');
-  writeFileSync(join(dir, 'data', 'images.npy'), 'images');
   const m = join(dir, 't.vgg');
+  // Real images and weights, so that without the check `run` would succeed and overwrite them.
+  beforeAll(async () => {
+    await writeNpy(x, [2, 1, 8, 8], randomArray(2 * 64, 7, 1));
+    expect(vggc(['init', m, '--out', w]).code).toBe(0);
+    symlinkSync(x, join(dir, 'x-link.npy'));
+    linkSync(w, join(dir, 'w-hard.safetensors'));
+    writeFileSync(join(dir, 'w.ckpt.safetensors'), 'a checkpoint');
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data', 'labels.npy'), 'labels');
+    writeFileSync(join(dir, 'data', 'images.npy'), 'images');
+  });
 
   const cases: [string[], RegExp][] = [
     [
@@ -157,7 +163,16 @@ describe('an output that is an input is refused before any work', () => {
       /--save '.*' is the same file as --weights/,
     ],
     [
-      ['train', m, '--data', 'mnist', '--init-from', w, '--save', join(dir, 'w')],
+      [
+        'train',
+        m,
+        '--data',
+        'mnist',
+        '--init-from',
+        join(dir, 'w.ckpt.safetensors'),
+        '--save',
+        join(dir, 'w'),
+      ],
       /the checkpoint '.*w\.ckpt\.safetensors' is/,
     ],
     [
@@ -180,13 +195,7 @@ describe('an output that is an input is refused before any work', () => {
   ];
 
   it('run, run --dense, init and train: one line, exit 1, every file as it was', () => {
-    // train --init-from w --save DIR/w: the checkpoint DIR/w.ckpt.safetensors is the input.
-    writeFileSync(join(dir, 'w.ckpt.safetensors'), 'ckpt');
-    cases[11]![0].splice(
-      cases[11]![0].indexOf('--init-from') + 1,
-      1,
-      join(dir, 'w.ckpt.safetensors'),
-    );
+    // train --init-from DIR/w.ckpt.safetensors --save DIR/w: that is the checkpoint's name.
     const before = snapshot(dir);
     for (const [args, message] of cases) {
       const r = vggc(args);
