@@ -48,7 +48,6 @@ export { createDenseInference, classScores, type DenseInference } from './runtim
 export {
   createEvaluator,
   evaluateSplit,
-  defaultTestScales,
   checkScales,
   type Evaluator,
   type EvalOptions,
@@ -56,3 +55,33 @@ export {
 } from './runtime/eval.js';
 export { inTopK, topKCounts, errorRates, topClasses, type TopKCounts } from './runtime/topk.js';
 export { openDataset } from './runtime/data/open.js';
+export {
+  resolveTestPlan,
+  resolveMean,
+  defaultTestScales,
+  describePlan,
+  TEST_DEFAULTS,
+  TEST_RULES,
+  type TestPlan,
+  type TestOverrides,
+  type TestScales,
+} from './runtime/test-plan.js';
+export {
+  resolveTrainConfig,
+  TRAIN_DEFAULTS,
+  TRAIN_RULES,
+  AUGMENT_MODES,
+  type TrainOverrides,
+  type ResolvedTrainConfig,
+  type AugmentMode,
+} from './runtime/train/config.js';
+export { satisfies, type NumberRule, type SettingNames } from './runtime/settings.js';
+export {
+  checkOutputs,
+  checkOutputDir,
+  writeOutputDir,
+  OUTPUT_MARKER,
+  type PathRole,
+  type InputRole,
+  type OutputDirOptions,
+} from './runtime/outputs.js';

@@ -15,7 +15,8 @@ import { checkScales, classesFromWeights, createEvaluator } from '../runtime/eva
 import { rethrowFsError } from '../runtime/fsutil.js';
 import { topClasses } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
-import { chooseMean, describePlan, formatMean, testPlan, type TestFlags } from './eval.js';
+import { describePlan } from '../runtime/test-plan.js';
+import { chooseMean, formatMean, testPlan, type TestFlags } from './eval.js';
 import { fuseOption, loadModel } from './common.js';
 
 export interface ClassifyFlags extends TestFlags {
@@ -48,7 +49,7 @@ export async function runClassify(
   err: (s: string) => void,
 ): Promise<void> {
   const graph = loadModel(file, { ...(flags.model !== undefined ? { model: flags.model } : {}) });
-  const plan = testPlan(graph, flags);
+  const plan = testPlan(graph, flags, 1);
   const channels = graph.nodes[0]!.out[0];
   if (channels !== 1 && channels !== 3) {
     fail(`classify decodes images as 1 or 3 channels; the model ${graph.name} takes ${channels}`);
@@ -71,7 +72,7 @@ export async function runClassify(
     flip: plan.flip,
     dense: plan.dense,
     multiCrop: plan.multiCrop,
-    batch: 1,
+    batch: plan.batch,
     fuse: fuseOption(flags),
     ...(mean ? { mean } : {}),
   });

@@ -2,7 +2,7 @@
 import { checkSource, parseShapeArg } from '../compiler/frontend.js';
 import { parseFuseList, type FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
-import { VggcError, error } from '../dsl/diagnostics.js';
+import { checkOutputs } from '../runtime/outputs.js';
 import { readSource } from './source.js';
 
 export interface ModelFlags {
@@ -28,11 +28,19 @@ export function fuseOption(flags: FuseFlags): FuseOption {
   return true;
 }
 
-export function positiveInt(text: string, flag: string): number {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 1)
-    throw new VggcError(error(`${flag} must be a positive integer, not '${text}'`));
-  return v;
+/** `vggc run [--dense]`: --out may be neither the model, the weights nor the images. */
+export function checkRunFiles(
+  file: string,
+  flags: { readonly weights: string; readonly input: string; readonly out: string },
+): void {
+  checkOutputs(
+    [{ path: flags.out, what: '--out' }],
+    [
+      { path: file, what: 'the model file' },
+      { path: flags.weights, what: '--weights' },
+      { path: flags.input, what: '--input' },
+    ],
+  );
 }
 
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

@@ -1,23 +1,21 @@
-/** `vggc compile FILE [--model NAME] --out DIR [--no-fuse | --fuse a,b] [--batch N] [--train]` */
-import { mkdirSync, renameSync, rmSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+/**
+ * `vggc compile FILE [--model NAME] --out DIR [--force] [--no-fuse | --fuse a,b] [--batch N]
+ * [--train]`. DIR is written by runtime/outputs.ts `writeOutputDir`: a new or empty directory,
+ * or one vggc wrote before; never a file, never a directory of someone else's unless --force.
+ */
 import { compileInference, compileTraining } from '../compiler/compile.js';
 import type { FuseOption } from '../compiler/passes/index.js';
 import { planFiles } from '../compiler/plan-json.js';
 import { planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
-import {
-  fuseOption,
-  loadModel,
-  mib,
-  positiveInt,
-  type FuseFlags,
-  type ModelFlags,
-} from './common.js';
+import { checkOutputDir, checkOutputs, writeOutputDir } from '../runtime/outputs.js';
+import { fuseOption, loadModel, mib, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface CompileFlags extends ModelFlags, FuseFlags {
   readonly out: string;
-  readonly batch?: string;
+  /** Write into a non-empty directory vggc did not write. */
+  readonly force?: boolean;
+  readonly batch?: number;
   /** Compile the training step (forward, backward, SGD) instead of inference. */
   readonly train?: boolean;
 }
@@ -27,10 +25,18 @@ export async function runCompile(
   flags: CompileFlags,
   out: (s: string) => void,
 ): Promise<void> {
+  const dirOptions = {
+    what: '--out',
+    writer: 'vggc compile',
+    forceFlag: '--force',
+    ...(flags.force ? { force: true } : {}),
+  };
+  checkOutputs([{ path: flags.out, what: '--out' }], [{ path: file, what: 'the model file' }]);
+  checkOutputDir(flags.out, dirOptions);
   const graph = loadModel(file, flags);
   const gpu = await acquireGpu();
   const target = targetOf(gpu);
-  const batch = flags.batch ? positiveInt(flags.batch, '--batch') : 1;
+  const batch = flags.batch ?? 1;
   const fuse = fuseOption(flags);
   const compile = (f: FuseOption) =>
     flags.train
@@ -39,10 +45,11 @@ export async function runCompile(
   const plan = compile(fuse);
   const { wgsl, json } = planFiles(plan);
 
-  writeDirAtomic(flags.out, (dir) => {
-    for (const [name, code] of wgsl) writeFileSync(join(dir, name), code);
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify(json, null, 2) + '\n');
-  });
+  writeOutputDir(
+    flags.out,
+    new Map([...wgsl, ['plan.json', JSON.stringify(json, null, 2) + '\n']]),
+    dirOptions,
+  );
 
   const stats = planStats(plan);
   const other = planStats(compile(fuse === false));
@@ -57,28 +64,4 @@ export async function runCompile(
     `  ${(stats.flops / 1e9).toFixed(2)} GFLOP per batch; parameters ${mib(plan.paramBytes)}; activations${flags.train ? ' and their gradients' : ''} peak ${mib(plan.memory.peakBytes)} in ${plan.memory.buffers.length} buffers`,
   );
   out(`  wrote ${wgsl.size} .wgsl files and plan.json to ${flags.out}`);
-}
-
-/**
- * Fills a fresh temporary directory next to `target`, then swaps it into place, so an
- * interrupted compile never leaves a half-written output directory.
- */
-function writeDirAtomic(target: string, fill: (dir: string) => void): void {
-  const abs = resolve(target);
-  mkdirSync(dirname(abs), { recursive: true });
-  const tmp = mkdtempSync(`${abs}.tmp-`);
-  try {
-    fill(tmp);
-    if (existsSync(abs)) {
-      const old = `${tmp}.old`;
-      renameSync(abs, old);
-      renameSync(tmp, abs);
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(tmp, abs);
-    }
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
 }

@@ -12,7 +12,7 @@ import { VggcError, error } from '../dsl/diagnostics.js';
 import { createDenseInference } from '../runtime/dense.js';
 import { readNpy, writeNpy } from '../runtime/npy.js';
 import { loadWeights } from '../runtime/weights.js';
-import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import { checkRunFiles, fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface DenseFlags extends ModelFlags, FuseFlags {
   readonly weights: string;
@@ -27,6 +27,7 @@ export async function runDense(
   flags: DenseFlags,
   log: (s: string) => void,
 ): Promise<void> {
+  checkRunFiles(file, flags);
   if (flags.probs) {
     throw new VggcError(
       error(

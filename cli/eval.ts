@@ -7,101 +7,58 @@
  * A progress bar goes to stderr; the table (or, with --json, one JSON object) to stdout.
  */
 import { SingleBar } from 'cli-progress';
-import { formatShape, type Shape } from '../compiler/ir.js';
-import type { TypedGraph } from '../compiler/shapes.js';
+import { formatShape, type Graph, type Shape } from '../compiler/ir.js';
 import { fail } from '../dsl/diagnostics.js';
-import { channelMean } from '../runtime/data/augment.js';
 import type { Dataset } from '../runtime/data/dataset.js';
 import { openDataset } from '../runtime/data/open.js';
-import {
-  checkScales,
-  createEvaluator,
-  defaultTestScales,
-  evaluateSplit,
-  meanFromWeights,
-  parseMean,
-  type TestScales,
-} from '../runtime/eval.js';
+import { checkScales, createEvaluator, evaluateSplit } from '../runtime/eval.js';
+import { describePlan, resolveMean, resolveTestPlan, type TestPlan } from '../runtime/test-plan.js';
 import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
-import { fuseOption, loadModel, positiveInt, type FuseFlags, type ModelFlags } from './common.js';
+import { flagName } from './args.js';
+import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 import { renderTable } from './table.js';
 
+/** What commander hands over for `eval` and `classify` (numbers already parsed: cli/args.ts). */
 export interface TestFlags extends ModelFlags, FuseFlags {
   readonly weights: string;
-  readonly scales?: string;
+  readonly scales?: number[];
   /** `--flip` true, `--no-flip` false, neither: the model's `test { flip }`. */
   readonly flip?: boolean;
   readonly multiCrop?: boolean;
   /** `--no-dense` sets false (multi-crop alone). */
   readonly dense?: boolean;
-  readonly mean?: string;
-  readonly batch?: string;
+  readonly mean?: number[];
+  readonly batch?: number;
 }
 
 export interface EvalFlags extends TestFlags {
   readonly data: string;
-  readonly limit?: string;
+  readonly limit?: number;
   readonly json?: boolean;
 }
 
-/** `28,30,32` -> [28, 30, 32]. */
-export function parseScales(text: string): number[] {
-  const parts = text.split(',').map((s) => s.trim());
-  const values = parts.map(Number);
-  if (parts.some((p) => !/^\d+$/.test(p)) || values.some((v) => v < 1)) {
-    fail(
-      `--scales must be positive integers separated by commas (e.g. 256,384,512), not '${text}'`,
-    );
-  }
-  return values;
-}
+/** Flags -> runtime/test-plan.ts `resolveTestPlan`, which decides the rest. */
+export const testPlan = (graph: Graph, flags: TestFlags, batch = flags.batch): TestPlan =>
+  resolveTestPlan(
+    graph,
+    {
+      scales: flags.scales,
+      flip: flags.flip,
+      dense: flags.dense,
+      multiCrop: flags.multiCrop,
+      batch,
+    },
+    flagName,
+  );
 
-/** The test settings shared by `eval` and `classify`: scales, flips, methods. */
-export interface TestPlan {
-  readonly scales: TestScales;
-  readonly flip: boolean;
-  readonly dense: boolean;
-  readonly multiCrop: boolean;
-}
-
-export function testPlan(graph: TypedGraph, flags: TestFlags): TestPlan {
-  const scales: TestScales =
-    flags.scales !== undefined
-      ? { scales: parseScales(flags.scales), from: '--scales' }
-      : defaultTestScales(graph);
-  const dense = flags.dense !== false;
-  const multiCrop = flags.multiCrop === true;
-  if (!dense && !multiCrop) fail('--no-dense needs --multi-crop: nothing would be evaluated');
-  return { scales, flip: flags.flip ?? graph.test.flip ?? false, dense, multiCrop };
-}
-
-/** `dense, flips` / `dense + multi-crop (50 crops per scale)`, for headers. */
-export function describePlan(p: TestPlan): string {
-  const crops = 25 * (p.flip ? 2 : 1);
-  const methods = [
-    ...(p.dense ? ['dense'] : []),
-    ...(p.multiCrop ? [`multi-crop (${crops} crops per scale)`] : []),
-  ].join(' + ');
-  return `${methods}${p.flip ? ', horizontal flips' : ''}`;
-}
-
-/**
- * The mean to subtract: --mean, else the weight file's `mean` metadata, else (eval) the
- * dataset's training-split channel mean as the data loaders compute it, else none.
- */
-export async function chooseMean(
-  flags: TestFlags,
-  dataset?: Dataset,
-): Promise<{ mean?: Float32Array; from: string }> {
-  if (flags.mean !== undefined) return { mean: parseMean(flags.mean, '--mean'), from: '--mean' };
-  const recorded = await meanFromWeights(flags.weights);
-  if (recorded) return { mean: recorded, from: `${flags.weights} metadata` };
-  if (dataset && !dataset.preprocessed) {
-    return { mean: await channelMean(dataset.train), from: `${dataset.name} training split` };
-  }
-  return { from: dataset ? 'none (preprocessed .npy set)' : 'none' };
-}
+/** The mean to subtract (runtime/test-plan.ts `resolveMean`): --mean, metadata, dataset. */
+export const chooseMean = (flags: TestFlags, dataset?: Dataset) =>
+  resolveMean({
+    ...(flags.mean !== undefined ? { mean: flags.mean, meanFrom: '--mean' } : {}),
+    weights: flags.weights,
+    ...(dataset ? { dataset } : {}),
+  });
 
 export const formatMean = (m: ArrayLike<number> | undefined): string =>
   m ? `[${Array.from(m, (v) => v.toFixed(4)).join(', ')}]` : '';
@@ -116,8 +73,8 @@ export async function runEval(
 ): Promise<void> {
   const graph = loadModel(file, { ...(flags.model !== undefined ? { model: flags.model } : {}) });
   const plan = testPlan(graph, flags);
-  const batch = flags.batch !== undefined ? positiveInt(flags.batch, '--batch') : 8;
-  const limit = flags.limit !== undefined ? positiveInt(flags.limit, '--limit') : undefined;
+  const { batch } = plan;
+  const limit = flags.limit;
   const declared = graph.nodes[0]!.out;
   const channels = declared[0];
   const dataset = await openDataset(

@@ -1,13 +1,15 @@
 /** `vggc init FILE [--model NAME] --out W.safetensors [--seed S] [--scheme paper|glorot|kaiming]` */
-import { VggcError, error } from '../dsl/diagnostics.js';
-import { INIT_SCHEMES, initWeights, type InitScheme } from '../runtime/init.js';
+import { initWeights, type InitScheme } from '../runtime/init.js';
+import { checkOutputs } from '../runtime/outputs.js';
+import { resolveTrainConfig } from '../runtime/train/config.js';
 import { saveWeights } from '../runtime/weights.js';
 import { loadModel, mib, type ModelFlags } from './common.js';
 
+/** What commander hands over (the seed parsed, the scheme checked: cli/args.ts). */
 export interface InitFlags extends ModelFlags {
   readonly out: string;
-  readonly seed?: string;
-  readonly scheme?: string;
+  readonly seed?: number;
+  readonly scheme?: InitScheme;
 }
 
 export async function runInit(
@@ -15,19 +17,13 @@ export async function runInit(
   flags: InitFlags,
   out: (s: string) => void,
 ): Promise<void> {
+  checkOutputs([{ path: flags.out, what: '--out' }], [{ path: file, what: 'the model file' }]);
   const graph = loadModel(file, flags);
-  const scheme = (flags.scheme ?? 'paper') as InitScheme;
-  if (!INIT_SCHEMES.includes(scheme)) {
-    throw new VggcError(
-      error(`--scheme must be one of ${INIT_SCHEMES.join(', ')}, not '${flags.scheme}'`),
-    );
-  }
-  const seed = flags.seed === undefined ? 0 : Number(flags.seed);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new VggcError(
-      error(`--seed must be an integer from 0 to 4294967295, not '${flags.seed}'`),
-    );
-  }
+  // The defaults of a fresh run's weights are those of training's (runtime/train/config.ts).
+  const { init: scheme, seed } = resolveTrainConfig(graph, {
+    ...(flags.scheme !== undefined ? { init: flags.scheme } : {}),
+    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+  });
   const weights = initWeights(graph, { scheme, seed });
   await saveWeights(flags.out, graph, weights, { scheme, seed: String(seed), model: graph.name });
   const count = [...weights.values()].reduce((s, t) => s + t.length, 0);

@@ -3,9 +3,20 @@
  * The `vggc` command line. Parses arguments (commander), calls the library, prints.
  * Every failure leaves as diagnostics on stderr and a non-zero exit code, never a stack trace.
  */
-import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
 import { formatDiagnostics, VggcError, type SourceFile } from '../dsl/diagnostics.js';
+import { INIT_SCHEMES } from '../runtime/init.js';
+import { SEED } from '../runtime/settings.js';
+import { TEST_DEFAULTS, TEST_RULES } from '../runtime/test-plan.js';
+import { AUGMENT_MODES, TRAIN_DEFAULTS, TRAIN_RULES } from '../runtime/train/config.js';
+import { SCHEDULES } from '../runtime/train/lr-schedule.js';
+import { choiceOption, numberListOption, numberOption } from './args.js';
 import { readSource } from './source.js';
+
+const { version } = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+) as { version: string };
 
 const program = new Command();
 program
@@ -13,6 +24,7 @@ program
   .description(
     'Compile and run VGG-style networks written in the .vgg DSL, on the GPU through WebGPU',
   )
+  .version(version, '-V, --version', 'print the version')
   .exitOverride()
   .showHelpAfterError('(run vggc --help for usage)');
 
@@ -23,6 +35,38 @@ const stderr = (s: string) => process.stderr.write(s + '\n');
 let currentFile: string | undefined;
 /** Set once a command has touched the GPU, so that it is released and Node can exit. */
 let usedGpu = false;
+
+/**
+ * Required options are checked after commander has refused unknown options and missing
+ * arguments (commander's own `requiredOption` is checked first, so `run m.vgg --bogus` would
+ * complain about --weights instead of --bogus).
+ */
+const REQUIRED = new WeakSet<Option>();
+function required(flags: string, description: string): Option {
+  const o = new Option(flags, `${description} (required)`);
+  REQUIRED.add(o);
+  return o;
+}
+program.hook('preAction', (_, action) => {
+  for (const o of action.options) {
+    if (REQUIRED.has(o) && action.getOptionValue(o.attributeName()) === undefined) {
+      action.error(`error: required option '${o.flags}' not specified`);
+    }
+  }
+});
+
+const seedOption = (what: string) =>
+  numberOption('--seed <n>', `${what} (default: ${TRAIN_DEFAULTS.seed})`, SEED);
+const initSchemeOption = (flags: string) =>
+  choiceOption(
+    flags,
+    `initialisation: paper (normal, std 0.01), glorot or kaiming (default: ${TRAIN_DEFAULTS.init})`,
+    INIT_SCHEMES,
+  );
+const fuseOptions = (cmd: Command) =>
+  cmd
+    .option('--no-fuse', 'turn every fusion pass off')
+    .option('--fuse <names>', 'run only these fusion passes (comma-separated)');
 
 program
   .command('check')
@@ -37,23 +81,31 @@ program
     runCheck(file, flags, stdout);
   });
 
-program
-  .command('compile')
-  .description('emit the WGSL kernels and plan.json of a model, specialised for this GPU')
-  .argument('<file>', '.vgg model file')
-  .option('--model <name>', 'model to compile when the file defines several')
-  .option('--input <CxHxW>', "input shape, overriding the model's declared input")
-  .requiredOption('--out <dir>', 'directory for the .wgsl files and plan.json')
-  .option('--batch <n>', 'batch size the kernels are specialised on', '1')
-  .option('--train', 'compile the training step (forward, backward, SGD update)')
-  .option('--no-fuse', 'turn every fusion pass off')
-  .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
-  .action(async (file: string, flags) => {
-    currentFile = file;
-    usedGpu = true;
-    const { runCompile } = await import('./compile.js');
-    await runCompile(file, flags, stdout);
-  });
+fuseOptions(
+  program
+    .command('compile')
+    .description('emit the WGSL kernels and plan.json of a model, specialised for this GPU')
+    .argument('<file>', '.vgg model file')
+    .option('--model <name>', 'model to compile when the file defines several')
+    .option('--input <CxHxW>', "input shape, overriding the model's declared input")
+    .addOption(
+      required('--out <dir>', "directory for the .wgsl files and plan.json (new, empty or vggc's)"),
+    )
+    .option('--force', 'write into a non-empty directory vggc did not write (nothing is removed)')
+    .addOption(
+      numberOption(
+        '--batch <n>',
+        'batch size the kernels are specialised on (default: 1)',
+        TRAIN_RULES.batch,
+      ),
+    )
+    .option('--train', 'compile the training step (forward, backward, SGD update)'),
+).action(async (file: string, flags) => {
+  currentFile = file;
+  usedGpu = true;
+  const { runCompile } = await import('./compile.js');
+  await runCompile(file, flags, stdout);
+});
 
 program
   .command('init')
@@ -64,97 +116,175 @@ program
     '--input <CxHxW>',
     "input shape, overriding the model's declared input (FC sizes follow it)",
   )
-  .requiredOption('--out <file>', 'output .safetensors file')
-  .option('--seed <n>', 'random seed', '0')
-  .option('--scheme <name>', 'paper (normal, std 0.01), glorot or kaiming', 'paper')
+  .addOption(required('--out <file>', 'output .safetensors file'))
+  .addOption(seedOption('random seed'))
+  .addOption(initSchemeOption('--scheme <name>'))
   .action(async (file: string, flags) => {
     currentFile = file;
     const { runInit } = await import('./init.js');
     await runInit(file, flags, stdout);
   });
 
-program
-  .command('run')
-  .description('run the forward pass on a batch of images from a .npy file')
-  .argument('<file>', '.vgg model file')
-  .option('--model <name>', 'model when the file defines several')
-  .requiredOption('--weights <file>', 'weights (.safetensors)')
-  .requiredOption('--input <file>', 'images, float32 N x C x H x W (.npy)')
-  .requiredOption(
-    '--out <file>',
-    'output .npy: N x classes logits (with --dense: the class score map)',
-  )
-  .option('--probs', 'write soft-max posteriors instead of logits')
-  .option(
-    '--dense',
-    'dense evaluation (paper 3.2): FC layers as convolutions, any H x W from the minimum up; ' +
-      '--out gets the N x classes x h x w class score map',
-  )
-  .option('--no-fuse', 'turn every fusion pass off')
-  .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
-  .action(async (file: string, flags) => {
-    currentFile = file;
-    usedGpu = true;
-    if (flags.dense) {
-      const { runDense } = await import('./dense.js');
-      await runDense(file, flags, stderr);
-      return;
-    }
-    const { runRun } = await import('./run.js');
-    await runRun(file, flags, stderr);
-  });
+fuseOptions(
+  program
+    .command('run')
+    .description('run the forward pass on a batch of images from a .npy file')
+    .argument('<file>', '.vgg model file')
+    .option('--model <name>', 'model when the file defines several')
+    .addOption(required('--weights <file>', 'weights (.safetensors)'))
+    .addOption(required('--input <file>', 'images, float32 N x C x H x W (.npy)'))
+    .addOption(
+      required(
+        '--out <file>',
+        'output .npy: N x classes logits (with --dense: the class score map)',
+      ),
+    )
+    .option('--probs', 'write soft-max posteriors instead of logits')
+    .option(
+      '--dense',
+      'dense evaluation (paper 3.2): FC layers as convolutions, any H x W from the minimum up; ' +
+        '--out gets the N x classes x h x w class score map',
+    ),
+).action(async (file: string, flags) => {
+  currentFile = file;
+  usedGpu = true;
+  if (flags.dense) {
+    const { runDense } = await import('./dense.js');
+    await runDense(file, flags, stderr);
+    return;
+  }
+  const { runRun } = await import('./run.js');
+  await runRun(file, flags, stderr);
+});
 
-program
-  .command('train')
-  .description('train a model on the GPU: SGD with momentum, dropout, scale jittering (paper 3.1)')
-  .argument('<file>', '.vgg model file')
-  .option('--model <name>', 'model when the file defines several')
-  .requiredOption('--data <spec>', "'mnist' (the bundled digits) or a folder of images or .npy")
-  .requiredOption('--save <file>', 'weights written after every epoch (.safetensors)')
-  .option('--weights <file>', 'initial weights (.safetensors)')
-  .option('--init-from <file>', "a shallower net's weights: first 4 convs and last 3 FCs (paper)")
-  .option('--init <scheme>', 'initialisation: paper (normal, std 0.01), glorot or kaiming', 'paper')
-  .option('--epochs <n>', "epochs (default: the model's train { epochs })")
-  .option('--steps <n>', 'SGD steps instead of epochs')
-  .option('--batch <n>', "batch size (default: the model's train { batch })")
-  .option('--lr <x>', 'learning rate')
-  .option('--momentum <x>', 'momentum')
-  .option('--weight-decay <x>', 'L2 weight decay')
-  .option('--dropout <p>', 'probability of every dropout layer (0: none)')
-  .option('--augment <mode>', 'paper (rescale, random crop, flip, colour shift) or none', 'paper')
-  .option('--no-flip', 'no random horizontal flips (paper augmentation)')
-  .option('--no-shuffle', 'take the training images in file order')
-  .option('--seed <n>', 'seed of the initialisation, shuffling, augmentation and dropout', '0')
-  .option('--lr-schedule <name>', 'paper (/10 when test accuracy stalls), step, cosine, constant')
-  .option('--lr-step <n>', "epochs between the step schedule's drops")
-  .option('--log <file>', 'metrics log (JSON lines); a chart <log>.svg is drawn next to it')
-  .option('--resume', 'continue from the checkpoint next to --save')
-  .option('--no-fuse', 'turn every fusion pass off')
-  .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
-  .action(async (file: string, flags) => {
-    currentFile = file;
-    usedGpu = true;
-    const { runTrain } = await import('./train.js');
-    await runTrain(file, flags, stdout, stderr);
-  });
+const d = TRAIN_DEFAULTS;
+fuseOptions(
+  program
+    .command('train')
+    .description(
+      'train a model on the GPU: SGD with momentum, dropout, scale jittering (paper 3.1)',
+    )
+    .argument('<file>', '.vgg model file')
+    .option('--model <name>', 'model when the file defines several')
+    .addOption(
+      required('--data <spec>', "'mnist' (the bundled digits) or a folder of images or .npy"),
+    )
+    .addOption(
+      required(
+        '--save <file>',
+        'weights written after every epoch (.safetensors); the checkpoint goes next to it ' +
+          '(w.safetensors: w.ckpt.safetensors; foo.st: foo.st.ckpt.safetensors)',
+      ),
+    )
+    .option('--weights <file>', 'initial weights (.safetensors)')
+    .option('--init-from <file>', "a shallower net's weights: first 4 convs and last 3 FCs (paper)")
+    .addOption(initSchemeOption('--init <scheme>'))
+    .addOption(
+      numberOption(
+        '--epochs <n>',
+        `epochs (default: the model's train { epochs }, else ${d.epochs})`,
+        TRAIN_RULES.epochs,
+      ),
+    )
+    .addOption(numberOption('--steps <n>', 'SGD steps instead of epochs', TRAIN_RULES.steps))
+    .addOption(
+      numberOption(
+        '--batch <n>',
+        `batch size (default: the model's train { batch }, else ${d.batch})`,
+        TRAIN_RULES.batch,
+      ),
+    )
+    .addOption(
+      numberOption(
+        '--lr <x>',
+        `learning rate (default: train { lr }, else ${d.lr})`,
+        TRAIN_RULES.lr,
+      ),
+    )
+    .addOption(
+      numberOption(
+        '--momentum <x>',
+        `momentum (default: train { momentum }, else ${d.momentum})`,
+        TRAIN_RULES.momentum,
+      ),
+    )
+    .addOption(
+      numberOption(
+        '--weight-decay <x>',
+        `L2 weight decay (default: train { weight-decay }, else ${d.weightDecay})`,
+        TRAIN_RULES.weightDecay,
+      ),
+    )
+    .addOption(
+      numberOption(
+        '--dropout <p>',
+        'probability of every dropout layer (0: none; default: as the model declares)',
+        TRAIN_RULES.dropout,
+      ),
+    )
+    .addOption(
+      choiceOption(
+        '--augment <mode>',
+        `paper (rescale, random crop, flip, colour shift) or none (default: ${d.augment})`,
+        AUGMENT_MODES,
+      ),
+    )
+    .option('--no-flip', 'no random horizontal flips (paper augmentation)')
+    .option('--no-shuffle', 'take the training images in file order')
+    .addOption(seedOption('seed of the initialisation, shuffling, augmentation and dropout'))
+    .addOption(
+      choiceOption(
+        '--lr-schedule <name>',
+        `paper (/10 when test accuracy stalls), step, cosine, constant (default: ${d.schedule})`,
+        SCHEDULES,
+      ),
+    )
+    .addOption(
+      numberOption(
+        '--lr-step <n>',
+        "epochs between the step schedule's drops",
+        TRAIN_RULES.stepEpochs,
+      ),
+    )
+    .option('--log <file>', 'metrics log (JSON lines); a chart <log>.svg is drawn next to it')
+    .option('--resume', 'continue from the checkpoint next to --save'),
+).action(async (file: string, flags) => {
+  currentFile = file;
+  usedGpu = true;
+  const { runTrain } = await import('./train.js');
+  await runTrain(file, flags, stdout, stderr);
+});
 
 /** Options of the paper's test-time evaluation, shared by `eval` and `classify`. */
 const testOptions = (cmd: Command) =>
-  cmd
-    .option('--model <name>', 'model when the file defines several')
-    .requiredOption('--weights <file>', 'weights (.safetensors)')
-    .option(
-      '--scales <list>',
-      "test scales Q, the smallest image side (default: the model's test { scales }, else " +
-        'from its train scale: S-32,S,S+32 or Smin,(Smin+Smax)/2,Smax)',
-    )
-    .option('--flip', "average with horizontal flips (default: the model's test { flip })")
-    .option('--no-flip', 'no horizontal flips')
-    .option('--multi-crop', 'add 5x5 crops (x2 flips) per scale, averaged with dense evaluation')
-    .option('--no-dense', 'with --multi-crop: multi-crop evaluation alone')
-    .option('--mean <list>', "per-channel mean to subtract (default: the weights' metadata)")
-    .option('--no-fuse', 'turn every fusion pass off')
-    .option('--fuse <names>', 'run only these fusion passes (comma-separated)');
+  fuseOptions(
+    cmd
+      .option('--model <name>', 'model when the file defines several')
+      .addOption(required('--weights <file>', 'weights (.safetensors)'))
+      .addOption(
+        numberListOption(
+          '--scales <list>',
+          "test scales Q, the smallest image side (default: the model's test { scales }, else " +
+            'from its train scale: S-32,S,S+32 or Smin,(Smin+Smax)/2,Smax, never below the input size)',
+          TEST_RULES.scale,
+          'positive integers separated by commas',
+          '256,384,512',
+        ),
+      )
+      .option('--flip', "average with horizontal flips (default: the model's test { flip })")
+      .option('--no-flip', 'no horizontal flips')
+      .option('--multi-crop', 'add 5x5 crops (x2 flips) per scale, averaged with dense evaluation')
+      .option('--no-dense', 'with --multi-crop: multi-crop evaluation alone')
+      .addOption(
+        numberListOption(
+          '--mean <list>',
+          "per-channel mean to subtract (default: the weights' metadata)",
+          TEST_RULES.mean,
+          'a list of numbers, one per channel',
+          '0.485,0.456,0.406',
+        ),
+      ),
+  );
 
 testOptions(
   program
@@ -164,9 +294,15 @@ testOptions(
     )
     .argument('<file>', '.vgg model file'),
 )
-  .requiredOption('--data <spec>', "'mnist' (bundled digits) or a folder of images or .npy")
-  .option('--limit <n>', 'evaluate only the first n test images')
-  .option('--batch <n>', 'images per batch', '8')
+  .addOption(required('--data <spec>', "'mnist' (bundled digits) or a folder of images or .npy"))
+  .addOption(numberOption('--limit <n>', 'evaluate only the first n test images', TEST_RULES.limit))
+  .addOption(
+    numberOption(
+      '--batch <n>',
+      `images per batch (default: ${TEST_DEFAULTS.batch})`,
+      TEST_RULES.batch,
+    ),
+  )
   .option('--json', 'print {"images", "top1_error", "top5_error", "per_scale"} as JSON')
   .action(async (file: string, flags) => {
     currentFile = file;

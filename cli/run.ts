@@ -6,7 +6,7 @@ import { VggcError, error } from '../dsl/diagnostics.js';
 import { readNpy, writeNpy } from '../runtime/npy.js';
 import { createInference } from '../runtime/infer.js';
 import { loadWeights } from '../runtime/weights.js';
-import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import { checkRunFiles, fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface RunFlags extends ModelFlags, FuseFlags {
   readonly weights: string;
@@ -20,6 +20,7 @@ export async function runRun(
   flags: RunFlags,
   log: (s: string) => void,
 ): Promise<void> {
+  checkRunFiles(file, flags);
   // --input names the .npy here, so the model keeps its declared input shape.
   const graph = loadModel(file, { ...(flags.model !== undefined ? { model: flags.model } : {}) });
   const want = graph.nodes[0]!.out;

@@ -4,44 +4,75 @@
  * [--augment paper|none] [--no-flip] [--no-shuffle] [--seed S] [--lr-schedule NAME]
  * --save OUT.safetensors [--log metrics.jsonl] [--resume] [--no-fuse | --fuse a,b]`
  *
- * Flags only: the run itself is runtime/train/loop.ts. Defaults come from the model's `train`
- * block. Progress goes to stderr (a bar on a terminal, a line every few seconds otherwise), the
+ * Flags only: the run itself is runtime/train/loop.ts, its settings and their defaults
+ * runtime/train/config.ts (`resolveTrainConfig`). Progress goes to stderr (a bar on a terminal, a line every few seconds otherwise), the
  * result to stdout.
  */
 import { SingleBar } from 'cli-progress';
-import { VggcError, error, fail } from '../dsl/diagnostics.js';
-import { openDataset } from '../runtime/data/open.js';
+import { fail } from '../dsl/diagnostics.js';
+import { datasetFolder, openDataset } from '../runtime/data/open.js';
 import { acquireGpu } from '../runtime/device.js';
-import { INIT_SCHEMES, initFromShallower, initWeights, type InitScheme } from '../runtime/init.js';
+import { initFromShallower, initWeights } from '../runtime/init.js';
+import { checkOutputs } from '../runtime/outputs.js';
 import { readSafetensors } from '../runtime/safetensors.js';
 import { checkpointPath, loadCheckpoint } from '../runtime/train/checkpoint.js';
+import { resolveTrainConfig, type TrainOverrides } from '../runtime/train/config.js';
 import { train, type TrainConfig } from '../runtime/train/loop.js';
-import { SCHEDULES, type ScheduleName } from '../runtime/train/lr-schedule.js';
+import type { ScheduleName } from '../runtime/train/lr-schedule.js';
 import { chartPath } from '../runtime/train/metrics.js';
 import { loadWeights } from '../runtime/weights.js';
-import { fuseOption, loadModel, positiveInt, type FuseFlags, type ModelFlags } from './common.js';
+import { flagName } from './args.js';
+import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
-export interface TrainFlags extends ModelFlags, FuseFlags {
+/**
+ * What commander hands over: numbers and choices already parsed and checked (cli/args.ts); the
+ * settings under the library's names, but for the two that carry an `lr` prefix as flags.
+ */
+export interface TrainFlags
+  extends ModelFlags, FuseFlags, Omit<TrainOverrides, 'schedule' | 'stepEpochs'> {
   readonly data: string;
   readonly save: string;
   readonly weights?: string;
   readonly initFrom?: string;
-  readonly init?: string;
-  readonly epochs?: string;
-  readonly steps?: string;
-  readonly batch?: string;
-  readonly lr?: string;
-  readonly momentum?: string;
-  readonly weightDecay?: string;
-  readonly dropout?: string;
-  readonly augment?: string;
-  readonly flip?: boolean;
-  readonly shuffle?: boolean;
-  readonly seed?: string;
-  readonly lrSchedule?: string;
-  readonly lrStep?: string;
+  readonly lrSchedule?: ScheduleName;
+  readonly lrStep?: number;
   readonly log?: string;
   readonly resume?: boolean;
+}
+
+/** The flags that name library settings differently. */
+const FLAG_OF: Record<string, string> = { schedule: 'lrSchedule', stepEpochs: 'lrStep' };
+const names = (setting: string, negated?: boolean) =>
+  flagName(FLAG_OF[setting] ?? setting, negated);
+
+/** Flags -> the library's overrides (runtime/train/config.ts resolves the rest). */
+const overrides = (flags: TrainFlags): TrainOverrides => ({
+  ...flags,
+  schedule: flags.lrSchedule,
+  stepEpochs: flags.lrStep,
+});
+
+/** Every file the run reads, and every file it writes: no output may be an input. */
+function checkFiles(file: string, flags: TrainFlags): void {
+  const folder = datasetFolder(flags.data);
+  checkOutputs(
+    [
+      { path: flags.save, what: '--save' },
+      { path: checkpointPath(flags.save), what: 'the checkpoint' },
+      ...(flags.log !== undefined
+        ? [
+            { path: flags.log, what: '--log' },
+            { path: chartPath(flags.log), what: 'the chart' },
+          ]
+        : []),
+    ],
+    [
+      { path: file, what: 'the model file' },
+      ...(folder !== undefined ? [{ path: folder, what: '--data', folder: true }] : []),
+      ...(flags.weights !== undefined ? [{ path: flags.weights, what: '--weights' }] : []),
+      ...(flags.initFrom !== undefined ? [{ path: flags.initFrom, what: '--init-from' }] : []),
+    ],
+  );
 }
 
 export async function runTrain(
@@ -50,32 +81,14 @@ export async function runTrain(
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<void> {
+  checkFiles(file, flags);
   const graph = loadModel(file, flags);
-  const t = graph.train;
-  if (flags.epochs !== undefined && flags.steps !== undefined) {
-    fail('give --epochs or --steps, not both');
-  }
   if (flags.weights && flags.initFrom) fail('give --weights or --init-from, not both');
-  const augment = flags.augment ?? 'paper';
-  if (augment !== 'paper' && augment !== 'none') {
-    fail(`--augment must be 'paper' or 'none', not '${augment}'`);
-  }
-  const schedule = (flags.lrSchedule ?? 'paper') as ScheduleName;
-  if (!SCHEDULES.includes(schedule)) {
-    fail(`--lr-schedule must be one of ${SCHEDULES.join(', ')}, not '${flags.lrSchedule}'`);
-  }
-  const scheme = (flags.init ?? 'paper') as InitScheme;
-  if (!INIT_SCHEMES.includes(scheme)) {
-    fail(`--init must be one of ${INIT_SCHEMES.join(', ')}, not '${flags.init}'`);
-  }
-  const seed = flags.seed === undefined ? 0 : nonNegativeInt(flags.seed, '--seed');
-  const dropout = flags.dropout !== undefined ? probability(flags.dropout, '--dropout') : t.dropout;
+  const settings = resolveTrainConfig(graph, overrides(flags), names);
 
   const [C, H, W] = graph.nodes[0]!.out;
-  // Image trees are decoded once, at the largest training scale (the crops come from there).
-  const side = Math.max(H, W, t.scale?.max ?? 0);
   const dataset = await openDataset(flags.data, {
-    size: augment === 'paper' ? [side, side] : [H, W],
+    size: settings.imageSize,
     ...(C === 1 || C === 3 ? { channels: C } : {}),
   });
   if (dataset.shape[0] !== C) {
@@ -87,7 +100,7 @@ export async function runTrain(
   let weights: ReadonlyMap<string, Float32Array>;
   if (flags.weights) weights = await loadWeights(flags.weights, graph);
   else {
-    weights = initWeights(graph, { scheme, seed });
+    weights = initWeights(graph, { scheme: settings.init, seed: settings.seed });
     if (flags.initFrom) {
       const { tensors } = await readSafetensors(flags.initFrom);
       const r = initFromShallower(graph, weights, tensors, flags.initFrom);
@@ -100,34 +113,11 @@ export async function runTrain(
   const interrupt = new AbortController();
   process.once('SIGINT', () => interrupt.abort());
   const config: TrainConfig = {
+    ...settings,
     graph,
     dataset,
     weights,
     ...(resume ? { resume } : {}),
-    ...(flags.steps !== undefined
-      ? { steps: positiveInt(flags.steps, '--steps') }
-      : {
-          epochs:
-            flags.epochs !== undefined ? positiveInt(flags.epochs, '--epochs') : (t.epochs ?? 1),
-        }),
-    batch: flags.batch !== undefined ? positiveInt(flags.batch, '--batch') : (t.batch ?? 32),
-    lr: flags.lr !== undefined ? positiveNumber(flags.lr, '--lr') : (t.lr ?? 0.01),
-    momentum:
-      flags.momentum !== undefined
-        ? probability(flags.momentum, '--momentum')
-        : (t.momentum ?? 0.9),
-    weightDecay:
-      flags.weightDecay !== undefined
-        ? nonNegative(flags.weightDecay, '--weight-decay')
-        : (t.weightDecay ?? 5e-4),
-    ...(dropout !== undefined ? { dropout } : {}),
-    augment,
-    flip: flags.flip !== false,
-    ...(t.scale ? { scale: [t.scale.min, t.scale.max] as const } : {}),
-    shuffle: flags.shuffle !== false,
-    seed,
-    schedule,
-    ...(flags.lrStep !== undefined ? { stepEpochs: positiveInt(flags.lrStep, '--lr-step') } : {}),
     fuse: fuseOption(flags),
     save: flags.save,
     ...(flags.log !== undefined ? { log: flags.log } : {}),
@@ -192,21 +182,3 @@ export async function runTrain(
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-
-function number(text: string, flag: string, ok: (v: number) => boolean, want: string): number {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) {
-    throw new VggcError(error(`${flag} must be ${want}, not '${text}'`));
-  }
-  return v;
-}
-const positiveNumber = (t: string, f: string) => number(t, f, (v) => v > 0, 'a positive number');
-const nonNegative = (t: string, f: string) => number(t, f, (v) => v >= 0, 'a number >= 0');
-const probability = (t: string, f: string) => number(t, f, (v) => v >= 0 && v < 1, 'in [0, 1)');
-const nonNegativeInt = (t: string, f: string) =>
-  number(
-    t,
-    f,
-    (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff,
-    'an integer from 0 to 4294967295',
-  );

@@ -4,9 +4,7 @@
  * - **Scales.** Each image is rescaled isotropically so that its smallest side is Q (bilinear,
  *   half-pixel centres: runtime/data/augment.ts `resizeCrop`), then the per-channel mean is
  *   subtracted, as the data loaders do for training. Posteriors are averaged over the test
- *   scales. `defaultTestScales` takes them from the model: `test { scales ... }` when given, else
- *   from the training scale: fixed S gives {S - 32, S, S + 32}, jittered [Smin, Smax] gives
- *   {Smin, (Smin + Smax) / 2, Smax} (rounded); a model with neither is tested at its input size.
+ *   scales (their defaults: runtime/test-plan.ts).
  * - **Dense.** The fully convolutional net runs on the whole rescaled image; its class score map
  *   is averaged over space and turned into soft-max posteriors (`classScores`).
  * - **Flips.** With `flip`, the image and its horizontal mirror are both evaluated and their
@@ -27,7 +25,7 @@
  * `batch` is padded with zero images to the size the others ran at, rather than compiling a
  * plan for the remainder.
  */
-import { formatShape, type Graph, type Shape } from '../compiler/ir.js';
+import { formatShape, type Shape } from '../compiler/ir.js';
 import { denseGraph, fcToConv, minDenseInput } from '../compiler/passes/fc-to-conv.js';
 import type { FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
@@ -41,34 +39,6 @@ import { NO_COUNTS, addCounts, topKCounts, type TopKCounts } from './topk.js';
 
 /** Crops per side of the multi-crop grid (the paper's 5 x 5). */
 export const CROP_GRID = 5;
-
-export interface TestScales {
-  readonly scales: number[];
-  /** Where they come from, for messages: `test { scales }`, `train scale 256 (S-32, S, S+32)`. */
-  readonly from: string;
-}
-
-/** The model's test scales Q (see the module comment for the rule). */
-export function defaultTestScales(graph: Graph): TestScales {
-  const given = graph.test.scales;
-  if (given && given.length > 0) return { scales: [...given], from: 'test { scales }' };
-  const s = graph.train.scale;
-  if (s && s.min === s.max) {
-    return {
-      scales: [s.min - 32, s.min, s.min + 32],
-      from: `train { scale ${s.min} } (Q = S-32, S, S+32)`,
-    };
-  }
-  if (s) {
-    return {
-      scales: [s.min, Math.round((s.min + s.max) / 2), s.max],
-      from: `train { scale ${s.min}..${s.max} } (Q = Smin, (Smin+Smax)/2, Smax)`,
-    };
-  }
-  const input = graph.nodes.find((n) => n.op.op === 'input')?.op;
-  const side = input?.op === 'input' ? Math.min(input.shape[1], input.shape[2]) : 224;
-  return { scales: [side], from: `the input size (the model sets no test or train scale)` };
-}
 
 /** The 5 corners along one axis: `round(i * (side - crop) / 4)`, or 0 when the crop fills it. */
 export function cropOffsets(side: number, crop: number, grid = CROP_GRID): number[] {

@@ -8,13 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.js';
 import { VggcError } from '../dsl/diagnostics.js';
 import { acquireGpu, releaseGpu } from '../runtime/device.js';
-import {
-  checkScales,
-  createEvaluator,
-  cropOffsets,
-  defaultTestScales,
-  evaluateSplit,
-} from '../runtime/eval.js';
+import { checkScales, createEvaluator, cropOffsets, evaluateSplit } from '../runtime/eval.js';
+import { defaultTestScales } from '../runtime/test-plan.js';
 import { memorySplit } from '../runtime/data/dataset.js';
 import { parameterLayout } from '../runtime/weights.js';
 import { evalRef, type Chw } from './reference/eval.js';

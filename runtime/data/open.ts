@@ -7,6 +7,11 @@ import { loadFolder, type FolderOptions } from './folder.js';
 import { loadMnist } from './mnist.js';
 
 export async function openDataset(spec: string, opts: FolderOptions = {}): Promise<Dataset> {
-  if (spec === 'mnist') return loadMnist();
-  return loadFolder(spec, opts);
+  const folder = datasetFolder(spec);
+  return folder === undefined ? loadMnist() : loadFolder(folder, opts);
+}
+
+/** The folder `--data SPEC` reads, or undefined for the bundled digits. */
+export function datasetFolder(spec: string): string | undefined {
+  return spec === 'mnist' ? undefined : spec;
 }
