@@ -262,9 +262,9 @@ export async function createEvaluator(
 }
 
 /**
- * Runs `count` inputs of `input` through the dense network in slices of the size the network
- * takes for `input` (at most `cap`), the last slice padded with zero images; `fill(j, out)`
- * writes input j. Returns the posteriors `[count, classes]`.
+ * The posteriors `[count, classes]` of `count` inputs of `input` (`fill(j, out)` writes input j)
+ * through the dense network, in slices of the size it takes for `input` (at most `cap`), the
+ * last one padded with zero images so that it reuses that plan.
  */
 async function runPadded(
   net: DenseInference,
@@ -273,20 +273,8 @@ async function runPadded(
   cap: number,
   fill: (j: number, out: Float32Array) => void,
 ): Promise<Float32Array> {
-  const slice = Math.max(1, Math.min(net.batchFor(input), cap));
-  const per = input[0] * input[1] * input[2];
-  let out: Float32Array | undefined;
-  for (let start = 0; start < count; start += slice) {
-    const m = Math.min(slice, count - start);
-    const x = new Float32Array(slice * per); // zeros past m: the padding
-    for (let j = 0; j < m; j++) fill(start + j, x.subarray(j * per, (j + 1) * per));
-    const { scores, shape } = await net.run(x, slice, input);
-    const [, classes, oh, ow] = shape;
-    const post = classScores(scores.subarray(0, m * classes * oh * ow), m, classes, oh, ow);
-    out ??= new Float32Array(count * classes);
-    out.set(post, start * classes);
-  }
-  return out!;
+  const { scores, shape } = await net.run(fill, count, input, { maxSlice: cap, pad: true });
+  return classScores(scores, count, shape[1], shape[2], shape[3]);
 }
 
 /** Rows `[n * group, classes]` averaged over each group of `group` consecutive rows. */
