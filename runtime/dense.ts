@@ -1,6 +1,6 @@
 /**
  * Dense evaluation (the VGG paper's Section 3.2): the network with its FC layers turned into
- * convolutions (compiler/passes/fc-to-conv.ts) runs on whole images of any size large enough and
+ * convolutions (compiler/compile.ts `compileDense`) runs on whole images of any size large enough and
  * returns the class score map `[N, classes, h, w]`; `classScores` averages the map over space
  * and applies soft-max, giving the posteriors `[N, classes]`.
  *
@@ -8,10 +8,8 @@
  * three test scales (or an image and its flip) compiles three plans (lavapipe compiles the
  * kernels of each new size once, at its first run).
  */
-import { compileInference } from '../compiler/compile.js';
+import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, numel, type Shape } from '../compiler/ir.js';
-import { denseGraph, minDenseInput, fcToConv } from '../compiler/passes/fc-to-conv.js';
-import type { FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { VggcError, error } from '../dsl/diagnostics.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
@@ -65,37 +63,28 @@ export async function createDenseInference(
   weights: ReadonlyMap<string, Float32Array>,
   options: DenseOptions = {},
 ): Promise<DenseInference> {
-  const converted = fcToConv(graph); // refuses a non-square first FC now, not at the first run
-  const [minH, minW] = minDenseInput(converted);
-  const minInput: Shape = [converted.nodes[0]!.out[0], minH, minW];
+  const dense = compileDense(graph); // refuses a non-square first FC now, not at the first run
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
   const plans = new PlanCache(gpu, { weights });
-  const graphs = new Map<string, TypedGraph>();
-  const typed = (input: Shape): TypedGraph => {
-    const key = formatShape(input);
-    let g = graphs.get(key);
-    if (!g) graphs.set(key, (g = denseGraph(converted, input)));
-    return g;
-  };
   const batchFor = (g: TypedGraph): number =>
     fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
 
   return {
-    minInput,
+    minInput: dense.minInput,
     cachedPlans: () => plans.keys(),
-    batchFor: (input) => batchFor(typed(input)),
+    batchFor: (input) => batchFor(dense.graphAt(input)),
     async run(x, n, input, slicing = {}) {
       if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
       const key = formatShape(input);
-      const g = typed(input);
+      const g = dense.graphAt(input);
       if (typeof x !== 'function' && x.length !== n * numel(input)) {
         throw new Error(
           `internal: x holds ${x.length} floats, ${n} x ${key} needs ${n * numel(input)}`,
         );
       }
       const compile = (batch: number) =>
-        compileInference(g, { target, batch, fuse: options.fuse ?? true, output: 'logits' });
+        dense.plan(input, { target, batch, fuse: options.fuse ?? true });
       const slice = Math.max(1, Math.min(batchFor(g), slicing.maxSlice ?? Infinity));
       const pad = slicing.pad ?? false;
       const scores = await plans.run(key, compile, n, x, { slice, pad });

@@ -27,9 +27,8 @@
  * `batch` is padded with zero images to the size the others ran at, rather than compiling a
  * plan for the remainder.
  */
+import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, type Graph, type Shape } from '../compiler/ir.js';
-import { denseGraph, fcToConv, minDenseInput } from '../compiler/passes/fc-to-conv.js';
-import type { FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { fail } from '../dsl/diagnostics.js';
 import { resizeCrop, scaleToSmallestSide } from './data/augment.js';
@@ -88,8 +87,7 @@ export function checkScales(
   opts: { image?: Shape; multiCrop?: boolean; dense?: boolean; from?: string } = {},
 ): void {
   if (scales.length === 0) fail('no test scales: give at least one Q');
-  const converted = fcToConv(graph);
-  const [minH, minW] = minDenseInput(converted);
+  const [, minH, minW] = compileDense(graph).minInput;
   const declared = graph.nodes[0]!.out;
   const [C, H, W] = declared;
   const from = opts.from ? ` (from ${opts.from})` : '';
@@ -181,7 +179,7 @@ export async function createEvaluator(
     fail(`the mean has ${mean.length} channel(s), the model ${graph.name} takes ${C}`);
   }
   const views = options.flip ? 2 : 1;
-  const classes = denseGraph(graph, declared).nodes.at(-1)!.out[0];
+  const { classes } = compileDense(graph);
   const net = await createDenseInference(graph, weights, {
     maxBatch: options.maxBatch ?? 16,
     ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),

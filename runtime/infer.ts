@@ -2,10 +2,8 @@
  * Forward inference over a batch of any size: the plan is compiled for a batch that fits the
  * adapter's binding limit, and the images go through it in slices of that size.
  */
-import { compileInference } from '../compiler/compile.js';
+import { compileInference, type FuseOption, type OutputKind } from '../compiler/compile.js';
 import { numel } from '../compiler/ir.js';
-import type { FuseOption } from '../compiler/passes/index.js';
-import type { OutputKind } from '../compiler/passes/output-head.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { PlanCache } from './plan-cache.js';

@@ -10,10 +10,13 @@
  * test split is classified at the model's input size, the learning-rate schedule hears the
  * accuracy, and the weights and the checkpoint are written atomically.
  */
-import { compileInference, compileTraining } from '../../compiler/compile.js';
+import {
+  compileInference,
+  compileTraining,
+  setDropout,
+  type FuseOption,
+} from '../../compiler/compile.js';
 import type { TypedGraph } from '../../compiler/shapes.js';
-import type { FuseOption } from '../../compiler/passes/index.js';
-import { removeDropout } from '../../compiler/passes/remove-dropout.js';
 import { fail } from '../../dsl/diagnostics.js';
 import { augmentFor, type AugmentOptions } from '../data/augment.js';
 import type { Dataset, Split } from '../data/dataset.js';
@@ -100,7 +103,7 @@ export async function train(
 ): Promise<TrainResult> {
   const started = performance.now();
   const { dataset, batch } = config;
-  const model = withDropout(config.graph, config.dropout);
+  const model = setDropout(config.graph, config.dropout);
   const input = model.nodes[0]!.out;
   const train = dataset.train;
   const batchesPerEpoch = Math.floor(train.length / batch);
@@ -276,16 +279,6 @@ export async function train(
     testAccuracy,
     seconds: (performance.now() - started) / 1000,
     imagesPerSecond: trained / Math.max(1e-9, trainSeconds),
-  };
-}
-
-/** The model with every dropout layer at probability `p` (none when 0); as written if absent. */
-function withDropout(graph: TypedGraph, p: number | undefined): TypedGraph {
-  if (p === undefined) return graph;
-  if (p === 0) return removeDropout(graph);
-  return {
-    ...graph,
-    nodes: graph.nodes.map((n) => (n.op.op === 'dropout' ? { ...n, op: { op: 'dropout', p } } : n)),
   };
 }
 
