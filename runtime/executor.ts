@@ -141,7 +141,10 @@ export async function createExecutor(
       }
       return bindSteps(gpu, plan, located);
     },
-  );
+  ).catch((e: unknown) => {
+    for (const b of owned) b.destroy(); // nothing half-made stays on the device
+    throw e;
+  });
 
   const reads = (options.reads ?? [plan.output]).map((name) => located.get(name)!);
   const readBytes = reads.reduce((s, r) => s + r.bytes, 0);
