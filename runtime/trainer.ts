@@ -1,15 +1,14 @@
 /**
- * Runs a training plan (compiler/compile.ts `compileTraining`) on the GPU: one training step =
- * one command buffer holding the forward pass, the backward pass and the optimiser update, then
- * a read-back of the per-sample loss and hits (a few hundred bytes).
+ * Runs a training plan (compiler/compile.ts `compileTraining`) on the executor
+ * (runtime/executor.ts): one training step = one command buffer holding the forward pass, the
+ * backward pass and the optimiser update, then a read-back of the per-sample loss and hits.
  *
  * Parameters, gradients and momenta live in three flat buffers laid out by the plan
- * (compiler/schedule-train.ts); every layer binds its own tensor as a view into them. The host
+ * (compiler/schedule.ts); every layer binds its own tensor as a view into them. The host
  * writes the batch, its labels, the optimiser's hyper-parameters and each dropout layer's seed
  * block before each step, so changing the learning rate or the step needs no recompile.
  */
-import type { KernelPlan } from '../compiler/plan.js';
-import { TRAIN_HOST } from '../compiler/plan.js';
+import { TRAIN_HOST, type KernelPlan } from '../compiler/plan.js';
 import type { Gpu } from './device.js';
 import { createExecutor, type Executor, type StepTimes } from './executor.js';
 
