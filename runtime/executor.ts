@@ -111,13 +111,8 @@ export async function createExecutor(
         if (POOLED.has(t.kind) && index === undefined) {
           throw new Error(`internal: tensor ${t.name} has no buffer`);
         }
-        if (shared) located.set(t.name, shared);
-        else
-          located.set(t.name, {
-            buffer: pool[index!] ?? buffer(t.bytes),
-            offset: 0,
-            bytes: t.bytes,
-          });
+        const own = () => (index === undefined ? buffer(t.bytes) : pool[index]!);
+        located.set(t.name, shared ?? { buffer: own(), offset: 0, bytes: t.bytes });
         if (t.kind === 'param' && !shared) upload.push(t);
       }
       for (const t of plan.tensors) {
