@@ -20,8 +20,12 @@ export { acquireGpu, releaseGpu, type Gpu } from './runtime/device.js';
 export {
   compileInference,
   compileTraining,
+  compileDense,
+  forInference,
+  setDropout,
   type CompileOptions,
   type TrainCompileOptions,
+  type DenseCompilation,
 } from './compiler/compile.js';
 export { autodiff } from './compiler/passes/autodiff.js';
 export { schedule } from './compiler/schedule.js';

@@ -99,6 +99,9 @@ export type TrainingOp =
 
 export type OpKind = Op['op'];
 
+/** Ops of the model itself (inference and the forward half of a training step). */
+export type ForwardOp = Exclude<Op, TrainingOp>;
+
 /** Whether a node belongs to the backward pass or the optimiser. */
 export const isTrainingOp = (op: Op): op is TrainingOp =>
   TRAINING_OPS.has(op.op as TrainingOp['op']);

@@ -1,19 +1,33 @@
 /**
- * Scheduling: a typed, optimised Graph -> KernelPlan, the list of dispatches the runtime encodes
- * into one command buffer, the tensors they bind, and the memory plan for the activations.
+ * Scheduling: a typed, optimised Graph -> KernelPlan (compiler/plan.ts), the list of dispatches
+ * the runtime encodes into one command buffer, the tensors they bind, and the memory plan for
+ * the activations.
  *
- * Every graph node becomes the kernels its WGSL generator returns for the node's constant shapes
- * (fused steps travel in the node's epilogue). Kernel tensor roles ('x', 'y', 'w', 'b', scratch)
- * are mapped to plan tensors: activations `act<id>`, the batch `input`, parameters by their
- * torchvision names (`features.0.weight`).
+ * One loop over the graph: every node becomes what the lowering rule of its op returns
+ * (compiler/lowering/forward.ts and training.ts), the kernels its WGSL generator emits for the
+ * node's constant shapes (fused steps travel in the node's epilogue) and the plan tensors they
+ * bind: activations `act<id>`, the batch `input`, parameters by their torchvision names
+ * (`features.0.weight`).
+ *
+ * A training plan also gets its training layout: every parameter, its gradient and its momentum
+ * live in three flat buffers ('params', 'grads', 'momenta') at the same offsets, each tensor
+ * starting on the adapter's storage-offset alignment, so the layers bind their own tensor as a
+ * view and the fused optimiser updates all of them in one pass. Small host-written or host-read
+ * tensors ('labels', 'loss', 'correct', the optimiser's 'hyper' parameters and each dropout
+ * layer's seed block) have buffers of their own.
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import { isTrainingOp, type TypedNode } from './ir.js';
+import { isTrainingOp, type Op, type TypedNode } from './ir.js';
+import { forwardRules } from './lowering/forward.js';
+import type { LowerContext, Rule, Rules } from './lowering/rule.js';
+import { prod } from './lowering/rule.js';
+import { trainingRules } from './lowering/training.js';
 import { describe } from './lower.js';
 import { planMemory, type Lifetime } from './memory.js';
-import { paramNames, type NodeParams } from './params.js';
+import { paramList, paramNames, type NodeParams } from './params.js';
 import {
   dropoutParams,
+  gradName,
   momentumName,
   type FlatEntry,
   type KernelPlan,
@@ -21,244 +35,120 @@ import {
   type PlanTensor,
   type TrainingLayout,
 } from './plan.js';
-import {
-  flatLayout,
-  scheduleOptimizer,
-  scheduleTrainingNode,
-  type TrainContext,
-} from './schedule-train.js';
 import type { TypedGraph } from './shapes.js';
-import { convKernels, convScratch } from './wgsl/conv.js';
-import { convValidKernels } from './wgsl/conv-valid.js';
-import { fcKernels } from './wgsl/fc.js';
-import type { Kernel, TargetInfo } from './wgsl/kernel.js';
-import { lrnKernels } from './wgsl/lrn.js';
-import { maxpoolKernels } from './wgsl/maxpool.js';
-import { reluKernels } from './wgsl/relu.js';
-import { softmaxKernels } from './wgsl/softmax.js';
+import type { TargetInfo } from './wgsl/kernel.js';
+import { lcm } from './wgsl/template.js';
 
 export interface ScheduleOptions {
   readonly batch: number;
   readonly target: TargetInfo;
 }
 
+/** The lowering rule of every op. */
+export const RULES: Rules<Op['op']> = { ...forwardRules, ...trainingRules };
+
 export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPlan {
   const { batch: n, target } = options;
-  const names = paramNames(graph);
-  const tensors = new Map<string, PlanTensor>();
-  const steps: PlanStep[] = [];
-  const byId = new Map(graph.nodes.map((node) => [node.id, node]));
-  const actName = new Map<number, string>();
-
   const training = graph.nodes.some((node) => isTrainingOp(node.op));
-  const addTensor = (t: PlanTensor) => {
-    const whole = t.kind === 'activation' || t.kind === 'input' || t.kind === 'scratch';
+  const byId = new Map(graph.nodes.map((node) => [node.id, node]));
+  const byParam = new Map<string, NodeParams>();
+  for (const [id, p] of paramNames(graph)) byParam.set(byId.get(id)!.param!, p);
+  const flat = training
+    ? flatLayout(
+        paramList(graph).map((p) => ({ name: p.name, bytes: 4 * prod(p.shape) })),
+        target,
+      )
+    : [];
+  const tensors = new Map<string, PlanTensor>();
+  const actName = new Map<number, string>();
+  const dropout: { tensor: string; stream: number }[] = [];
+  const steps: PlanStep[] = [];
+
+  const tensor = (name: string, kind: PlanTensor['kind'], shape: number[], bytes?: number) => {
+    const t = { name, kind, shape, bytes: bytes ?? 4 * prod(shape) };
+    const whole = kind === 'activation' || kind === 'input' || kind === 'scratch';
     if (t.bytes > target.maxStorageBufferBindingSize && whole) {
       throw new VggcError(
         error(
-          `tensor ${t.name} [${t.shape.join(', ')}] needs ${mib(t.bytes)} MiB, over this adapter's ` +
+          `tensor ${name} [${shape.join(', ')}] needs ${mib(t.bytes)} MiB, over this adapter's ` +
             `${mib(target.maxStorageBufferBindingSize)} MiB storage binding limit: use a smaller batch`,
         ),
       );
     }
-    tensors.set(t.name, t);
-  };
-  const activation = (node: TypedNode): string => {
-    const name = node.op.op === 'input' ? 'input' : `act${node.id}`;
-    const shape = [n, ...node.out];
-    addTensor({
-      name,
-      kind: node.op.op === 'input' ? 'input' : 'activation',
-      shape,
-      bytes: 4 * prod(shape),
-    });
-    actName.set(node.id, name);
+    tensors.set(name, t);
     return name;
   };
-
-  const byParam = new Map<string, NodeParams>();
-  for (const [id, p] of names) byParam.set(byId.get(id)!.param!, p);
-  const ctx: TrainContext = {
-    n,
-    target,
-    input: (node, i) => {
-      const src = byId.get(node.inputs[i]!);
-      if (!src) throw new Error(`internal: node ${node.id} reads a missing node`);
-      return src;
-    },
-    act: (id) => {
-      const name = actName.get(id);
-      if (!name) throw new Error(`internal: node ${id} has no activation`);
-      return name;
-    },
-    activation,
-    addTensor,
-    params: (param) => {
-      const p = byParam.get(param);
-      if (!p) throw new Error(`internal: no layer has parameters '${param}'`);
-      return p;
-    },
+  const params = (node: TypedNode, param = node.param): NodeParams => {
+    const p = param === undefined ? undefined : byParam.get(param);
+    if (!p) throw new Error(`internal: ${node.op.op} node ${node.id} has no parameters '${param}'`);
+    return p;
   };
-  const label = (node: TypedNode) =>
-    describe(node.op) +
-    ('epilogue' in node.op ? node.op.epilogue.map((s) => `+${s.kind}`).join('') : '');
-  let entries: FlatEntry[] | undefined;
-  const dropout: { tensor: string; stream: number }[] = [];
 
   for (const node of graph.nodes) {
-    if (node.op.op === 'input') {
-      activation(node);
-      continue;
-    }
-    if (node.op.op === 'sgd') {
-      entries ??= flatLayout(paramTensors(tensors), target);
-      const all = [...byParam.keys()];
-      for (const { kernels, bind } of scheduleOptimizer(node, ctx, all, entries)) {
-        for (const kernel of kernels)
-          steps.push({ kernel, node: node.id, label: label(node), bind });
-      }
-      continue;
-    }
-    if (isTrainingOp(node.op) || (node.op.op === 'dropout' && training)) {
-      const { kernels, bind } = scheduleTrainingNode(node, ctx);
-      if (node.op.op === 'dropout') dropout.push({ tensor: bind.params!, stream: node.id });
-      for (const kernel of kernels) steps.push({ kernel, node: node.id, label: label(node), bind });
-      continue;
-    }
-    const src = byId.get(node.inputs[0]!);
-    if (!src) throw new Error(`internal: node ${node.id} reads a missing node`);
-    const x = actName.get(src.id)!;
-    const [c, h, w] = src.out;
-    const y = activation(node);
-    const bind: Record<string, string> = { x, y };
-    const op = node.op;
-    let kernels: Kernel[];
-    const relu = 'epilogue' in op && op.epilogue.some((s) => s.kind === 'relu');
-    switch (op.op) {
-      case 'conv': {
-        if (op.epilogue.some((s) => s.kind === 'dropout')) {
-          throw new Error(`internal: conv node ${node.id} has a dropout epilogue`);
-        }
-        // 'same' 3x3/1x1 convs take the fast kernel; other sizes (the FC-to-conv rewrite's k x k,
-        // padding 0) and a pad-0 conv whose output is 1x1 (exactly an FC) take conv-valid.
-        const same = (op.kernel === 1 || op.kernel === 3) && 2 * op.pad === op.kernel - 1;
-        const fcLike = op.pad === 0 && h === op.kernel && w === op.kernel;
-        // A fused 2x2 max pool (conv-relu-pool): node.out is already the pooled shape.
-        const pool = op.epilogue.some((s) => s.kind === 'maxpool');
-        if (!same || fcLike) {
-          if (op.pad !== 0) {
-            throw new Error(
-              `internal: no kernel for a ${op.kernel}x${op.kernel} conv, pad ${op.pad}`,
-            );
-          }
-          kernels = convValidKernels(
-            { n, cin: c, h, w, cout: op.cout, kernel: op.kernel, relu },
-            target,
-          );
-          if (pool) {
-            // conv-valid has no pooling epilogue: the conv writes the pre-pool tensor and the
-            // maxpool kernel reads it (two dispatches, as unfused, for this rare node).
-            const [ph, pw] = [h - op.kernel + 1, w - op.kernel + 1];
-            const pre = `act${node.id}.prepool`;
-            addTensor({
-              name: pre,
-              kind: 'activation',
-              shape: [n, op.cout, ph, pw],
-              bytes: 4 * n * op.cout * ph * pw,
-            });
-            bind.prepool = pre;
-            const rename = (k: Kernel, from: string): Kernel => ({
-              ...k,
-              bindings: k.bindings.map((b) =>
-                b.tensor === from ? { ...b, tensor: 'prepool' } : b,
-              ),
-            });
-            kernels = [
-              ...kernels.map((k) => rename(k, 'y')),
-              ...maxpoolKernels({ n, c: op.cout, h: ph, w: pw }, target).map((k) => rename(k, 'x')),
-            ];
-          }
-          break;
-        }
-        const spec = {
+    const ctx: LowerContext = {
+      n,
+      target,
+      training,
+      node,
+      allParams: [...byParam.keys()],
+      flat,
+      input: (i) => {
+        const src = byId.get(node.inputs[i]!);
+        if (!src) throw new Error(`internal: node ${node.id} reads a missing node`);
+        return src;
+      },
+      act: (id) => {
+        const name = actName.get(id);
+        if (!name) throw new Error(`internal: node ${id} has no activation`);
+        return name;
+      },
+      out: () => {
+        const input = node.op.op === 'input';
+        const name = tensor(input ? 'input' : `act${node.id}`, input ? 'input' : 'activation', [
           n,
-          cin: c,
-          h,
-          w,
-          cout: op.cout,
-          kernel: op.kernel as 1 | 3,
-          pad: op.pad,
-          relu,
-          pool,
+          ...node.out,
+        ]);
+        actName.set(node.id, name);
+        return name;
+      },
+      tensor,
+      scratch: (list) =>
+        Object.fromEntries(
+          list.map((s) => [
+            s.tensor,
+            tensor(`scratch${node.id}.${s.tensor}`, 'scratch', [s.bytes / 4], s.bytes),
+          ]),
+        ),
+      params: (param) => params(node, param),
+      weights: () => {
+        const { weight, bias } = params(node);
+        return {
+          w: tensor(weight.name, 'param', [...weight.shape]),
+          b: tensor(bias.name, 'param', [...bias.shape]),
         };
-        kernels = convKernels(spec, target);
-        for (const s of convScratch(spec, target)) {
-          const name = `scratch${node.id}.${s.tensor}`;
-          addTensor({ name, kind: 'scratch', shape: [s.bytes / 4], bytes: s.bytes });
-          bind[s.tensor] = name;
-        }
-        break;
-      }
-      case 'fc': {
-        // A fused dropout (fc-dropout, training only) binds its layer's seed block, the one its
-        // dropout-grad reads, and the runtime writes it each step like a dropout node's.
-        const drop = op.epilogue.find((s) => s.kind === 'dropout');
-        if (drop && !training) {
-          throw new Error(`internal: FC node ${node.id} has a dropout epilogue in inference`);
-        }
-        if (drop) {
-          const params = dropoutParams(drop.stream);
-          addTensor({ name: params, kind: 'host', shape: [4], bytes: 16 });
-          bind.params = params;
-          dropout.push({ tensor: params, stream: drop.stream });
-        }
-        const spec = { n, inFeatures: c * h * w, outFeatures: op.units, relu };
-        kernels = fcKernels(drop ? { ...spec, dropout: { p: drop.p } } : spec, target);
-        break;
-      }
-      case 'relu':
-        kernels = reluKernels({ count: n * c * h * w }, target);
-        break;
-      case 'maxpool':
-        kernels = maxpoolKernels({ n, c, h, w }, target);
-        break;
-      case 'lrn':
-        kernels = lrnKernels(
-          { n, c, h, w, size: op.n, alpha: op.alpha, beta: op.beta, k: op.k },
-          target,
-        );
-        break;
-      case 'softmax':
-        kernels = softmaxKernels({ n, classes: c * h * w }, target);
-        break;
-      case 'dropout':
-        throw new Error('internal: dropout reached the scheduler (run the inference passes first)');
-      default:
-        throw new Error(`internal: no kernel for node ${node.id}`);
+      },
+      grads: () => {
+        const { weight, bias } = params(node);
+        const grad = (t: typeof weight) => tensor(gradName(t.name), 'grad', [...t.shape]);
+        return { dw: grad(weight), db: grad(bias) };
+      },
+      seed: (stream) => {
+        const name = dropoutParams(stream);
+        if (!tensors.has(name)) dropout.push({ tensor: name, stream });
+        return tensor(name, 'host', [4]);
+      },
+    };
+    const rule = RULES[node.op.op] as Rule<Op>;
+    const label =
+      describe(node.op) +
+      ('epilogue' in node.op ? node.op.epilogue.map((s) => `+${s.kind}`).join('') : '');
+    for (const { kernels, bind } of [rule(ctx)].flat()) {
+      for (const kernel of kernels) steps.push({ kernel, node: node.id, label, bind });
     }
-    const params = names.get(node.id);
-    if (params) {
-      // (In training, these become views into the flat buffers once all layers are known.)
-      bind.w = params.weight.name;
-      bind.b = params.bias.name;
-      for (const p of [params.weight, params.bias]) {
-        tensors.set(p.name, {
-          name: p.name,
-          kind: 'param',
-          shape: p.shape,
-          bytes: 4 * prod(p.shape),
-        });
-      }
-    }
-    for (const kernel of kernels) steps.push({ kernel, node: node.id, label: label(node), bind });
   }
 
-  let layout: TrainingLayout | undefined;
-  if (training) {
-    entries ??= flatLayout(paramTensors(tensors), target);
-    layout = { entries, flatBytes: flatBytes(entries), dropout };
-    placeFlat(tensors, layout);
-  }
+  const layout = training ? { entries: flat, flatBytes: flatBytes(flat), dropout } : undefined;
+  if (layout) placeFlat(tensors, layout);
   const last = graph.nodes.filter((node) => !isTrainingOp(node.op)).at(-1)!;
   const output = training ? 'loss' : actName.get(last.id)!;
   const memory = planMemory(lifetimes(steps, tensors, output));
@@ -279,9 +169,18 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
   };
 }
 
-/** The parameter tensors, in the order the layers declared them. */
-function paramTensors(tensors: Map<string, PlanTensor>): { name: string; bytes: number }[] {
-  return [...tensors.values()].filter((t) => t.kind === 'param');
+/** Places the parameters of `params` (in order) in the flat buffers. */
+export function flatLayout(
+  params: readonly { name: string; bytes: number }[],
+  target: TargetInfo,
+): FlatEntry[] {
+  const align = lcm(target.minStorageBufferOffsetAlignment, 256);
+  let offset = 0;
+  return params.map((p) => {
+    const e = { name: p.name, offsetBytes: offset, bytes: p.bytes };
+    offset = Math.ceil((offset + p.bytes) / align) * align;
+    return e;
+  });
 }
 
 const flatBytes = (entries: readonly FlatEntry[]): number => {
@@ -342,5 +241,4 @@ function lifetimes(
   }));
 }
 
-const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);

@@ -1,6 +1,6 @@
 /**
  * Dense evaluation (the VGG paper's Section 3.2): the network with its FC layers turned into
- * convolutions (compiler/passes/fc-to-conv.ts) runs on whole images of any size large enough and
+ * convolutions (compiler/compile.ts `compileDense`) runs on whole images of any size large enough and
  * returns the class score map `[N, classes, h, w]`; `classScores` averages the map over space
  * and applies soft-max, giving the posteriors `[N, classes]`.
  *
@@ -8,15 +8,13 @@
  * three test scales (or an image and its flip) compiles three plans (lavapipe compiles the
  * kernels of each new size once, at its first run).
  */
-import { compileInference } from '../compiler/compile.js';
+import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, numel, type Shape } from '../compiler/ir.js';
-import { denseGraph, minDenseInput, fcToConv } from '../compiler/passes/fc-to-conv.js';
-import type { FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { VggcError, error } from '../dsl/diagnostics.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
-import { prepare, type Executable } from './executor.js';
 import { fittingBatch } from './infer.js';
+import { PlanCache, type Fill } from './plan-cache.js';
 
 export interface DenseOptions {
   readonly fuse?: FuseOption;
@@ -34,12 +32,20 @@ export interface DenseResult {
 export interface DenseInference {
   /** The smallest input `[C, H, W]`: it gives a 1x1 score map. */
   readonly minInput: Shape;
-  /** Runs `n` images of `input` = [C, H, W] (`x` holds n x C x H x W floats). */
-  run(x: Float32Array, n: number, input: Shape): Promise<DenseResult>;
+  /**
+   * Runs `n` images of `input` = [C, H, W]: `x` holds n x C x H x W floats, or a `Fill` writes
+   * each. With `pad`, slices are at most `maxSlice` and the last one is padded to the others.
+   */
+  run(
+    x: Float32Array | Fill,
+    n: number,
+    input: Shape,
+    slicing?: { maxSlice?: number; pad?: boolean },
+  ): Promise<DenseResult>;
   /**
    * The batch slice `run` uses for `input`: the largest batch (up to `maxBatch`) whose
-   * activations fit one storage binding. A run of fewer images compiles a plan of its own, so
-   * callers that run many batches pad their last one to this (runtime/eval.ts).
+   * activations fit one storage binding. A run of fewer images compiles a plan of its own unless
+   * it is padded (runtime/eval.ts).
    */
   batchFor(input: Shape): number;
   /** Keys of the plans compiled so far, `CxHxW/nB` (input size, batch slice). */
@@ -57,69 +63,35 @@ export async function createDenseInference(
   weights: ReadonlyMap<string, Float32Array>,
   options: DenseOptions = {},
 ): Promise<DenseInference> {
-  const converted = fcToConv(graph); // refuses a non-square first FC now, not at the first run
-  const [minH, minW] = minDenseInput(converted);
-  const minInput: Shape = [converted.nodes[0]!.out[0], minH, minW];
+  const dense = compileDense(graph); // refuses a non-square first FC now, not at the first run
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
-  const plans = new Map<string, Executable>();
-  const graphs = new Map<string, TypedGraph>();
-
-  const executable = async (g: TypedGraph, key: string, n: number): Promise<Executable> => {
-    const k = `${key}/n${n}`;
-    let e = plans.get(k);
-    if (!e) {
-      const plan = compileInference(g, {
-        target,
-        batch: n,
-        fuse: options.fuse ?? true,
-        output: 'logits',
-      });
-      e = await prepare(gpu, plan, weights);
-      plans.set(k, e);
-    }
-    return e;
-  };
-
-  const typed = (input: Shape): TypedGraph => {
-    const key = formatShape(input);
-    let g = graphs.get(key);
-    if (!g) {
-      g = denseGraph(converted, input);
-      graphs.set(key, g);
-    }
-    return g;
-  };
+  const plans = new PlanCache(gpu, { weights });
   const batchFor = (g: TypedGraph): number =>
     fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
 
   return {
-    minInput,
-    cachedPlans: () => [...plans.keys()],
-    batchFor: (input) => batchFor(typed(input)),
-    async run(x, n, input) {
+    minInput: dense.minInput,
+    cachedPlans: () => plans.keys(),
+    batchFor: (input) => batchFor(dense.graphAt(input)),
+    async run(x, n, input, slicing = {}) {
       if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
       const key = formatShape(input);
-      const g = typed(input);
-      const inPer = numel(input);
-      if (x.length !== n * inPer) {
-        throw new Error(`internal: x holds ${x.length} floats, ${n} x ${key} needs ${n * inPer}`);
+      const g = dense.graphAt(input);
+      if (typeof x !== 'function' && x.length !== n * numel(input)) {
+        throw new Error(
+          `internal: x holds ${x.length} floats, ${n} x ${key} needs ${n * numel(input)}`,
+        );
       }
+      const compile = (batch: number) =>
+        dense.plan(input, { target, batch, fuse: options.fuse ?? true });
+      const slice = Math.max(1, Math.min(batchFor(g), slicing.maxSlice ?? Infinity));
+      const pad = slicing.pad ?? false;
+      const scores = await plans.run(key, compile, n, x, { slice, pad });
       const out = g.nodes.at(-1)!.out;
-      const outPer = numel(out);
-      const batch = batchFor(g);
-      const scores = new Float32Array(n * outPer);
-      for (let i = 0; i < n; i += batch) {
-        const m = Math.min(batch, n - i);
-        const exe = await executable(g, key, m);
-        scores.set(await exe.run(x.subarray(i * inPer, (i + m) * inPer)), i * outPer);
-      }
       return { scores, shape: [n, out[0], out[1], out[2]] };
     },
-    destroy() {
-      for (const e of plans.values()) e.destroy();
-      plans.clear();
-    },
+    destroy: () => plans.destroy(),
   };
 }
 

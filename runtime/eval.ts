@@ -25,9 +25,8 @@
  * `batch` is padded with zero images to the size the others ran at, rather than compiling a
  * plan for the remainder.
  */
+import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, type Shape } from '../compiler/ir.js';
-import { denseGraph, fcToConv, minDenseInput } from '../compiler/passes/fc-to-conv.js';
-import type { FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { fail } from '../dsl/diagnostics.js';
 import { resizeCrop, scaleToSmallestSide } from './data/augment.js';
@@ -58,8 +57,7 @@ export function checkScales(
   opts: { image?: Shape; multiCrop?: boolean; dense?: boolean; from?: string } = {},
 ): void {
   if (scales.length === 0) fail('no test scales: give at least one Q');
-  const converted = fcToConv(graph);
-  const [minH, minW] = minDenseInput(converted);
+  const [, minH, minW] = compileDense(graph).minInput;
   const declared = graph.nodes[0]!.out;
   const [C, H, W] = declared;
   const from = opts.from ? ` (from ${opts.from})` : '';
@@ -151,7 +149,7 @@ export async function createEvaluator(
     fail(`the mean has ${mean.length} channel(s), the model ${graph.name} takes ${C}`);
   }
   const views = options.flip ? 2 : 1;
-  const classes = denseGraph(graph, declared).nodes.at(-1)!.out[0];
+  const { classes } = compileDense(graph);
   const net = await createDenseInference(graph, weights, {
     maxBatch: options.maxBatch ?? 16,
     ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
@@ -232,9 +230,9 @@ export async function createEvaluator(
 }
 
 /**
- * Runs `count` inputs of `input` through the dense network in slices of the size the network
- * takes for `input` (at most `cap`), the last slice padded with zero images; `fill(j, out)`
- * writes input j. Returns the posteriors `[count, classes]`.
+ * The posteriors `[count, classes]` of `count` inputs of `input` (`fill(j, out)` writes input j)
+ * through the dense network, in slices of the size it takes for `input` (at most `cap`), the
+ * last one padded with zero images so that it reuses that plan.
  */
 async function runPadded(
   net: DenseInference,
@@ -243,20 +241,8 @@ async function runPadded(
   cap: number,
   fill: (j: number, out: Float32Array) => void,
 ): Promise<Float32Array> {
-  const slice = Math.max(1, Math.min(net.batchFor(input), cap));
-  const per = input[0] * input[1] * input[2];
-  let out: Float32Array | undefined;
-  for (let start = 0; start < count; start += slice) {
-    const m = Math.min(slice, count - start);
-    const x = new Float32Array(slice * per); // zeros past m: the padding
-    for (let j = 0; j < m; j++) fill(start + j, x.subarray(j * per, (j + 1) * per));
-    const { scores, shape } = await net.run(x, slice, input);
-    const [, classes, oh, ow] = shape;
-    const post = classScores(scores.subarray(0, m * classes * oh * ow), m, classes, oh, ow);
-    out ??= new Float32Array(count * classes);
-    out.set(post, start * classes);
-  }
-  return out!;
+  const { scores, shape } = await net.run(fill, count, input, { maxSlice: cap, pad: true });
+  return classScores(scores, count, shape[1], shape[2], shape[3]);
 }
 
 /** Rows `[n * group, classes]` averaged over each group of `group` consecutive rows. */

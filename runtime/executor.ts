@@ -1,16 +1,23 @@
 /**
- * Runs a KernelPlan on the GPU: parameter buffers uploaded once, activation buffers from the
- * memory plan, pipelines compiled once per distinct kernel and cached per device, and a whole
- * forward pass encoded into one compute pass of one command buffer.
+ * The one runtime executor: runs a KernelPlan on the GPU for inference, dense evaluation,
+ * evaluation and training alike (runtime/plan-cache.ts, runtime/trainer.ts).
+ *
+ * A plan tensor is owned (its own buffer: inference parameters, the training plan's flat buffers
+ * and host tensors), pooled (the batch, activations and scratch share the memory plan's buffers)
+ * or a view into another (a training parameter inside 'params'); parameters may instead be bound
+ * where another executor holds them (validation during training binds the trainer's). Pipelines
+ * are compiled once per kernel and device. A run writes the host's tensors, encodes every
+ * dispatch into one compute pass, copies what the caller reads into one readback buffer, submits
+ * once, sleeps through most of the expected GPU time (Pacer) and maps the result back.
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import type { KernelPlan } from '../compiler/plan.js';
+import { momentumName, type KernelPlan, type PlanTensor } from '../compiler/plan.js';
 import { checked, type Gpu } from './device.js';
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /** Compiles (or finds) the pipeline for one WGSL module. */
-export function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComputePipeline {
+function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComputePipeline {
   let cache = pipelineCache.get(gpu.device);
   if (!cache) pipelineCache.set(gpu.device, (cache = new Map()));
   const key = `${entryPoint}\n${code}`;
@@ -23,17 +30,35 @@ export function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComp
   return p;
 }
 
-export interface Executable {
+/** Where a plan tensor lives: a buffer, the tensor's offset in it, and its size. */
+export interface Location {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+export interface ExecutorOptions {
+  /** Parameter values by torchvision name, uploaded once; each must have its tensor's size. */
+  readonly weights?: ReadonlyMap<string, Float32Array>;
+  /** A training plan's momentum per parameter (when resuming); zero when absent. */
+  readonly momenta?: ReadonlyMap<string, Float32Array>;
+  /** Parameters that already live on the device (another executor's `locate`): bound there. */
+  readonly params?: (name: string) => Location | undefined;
+  /** The tensors `run` returns, in order (default: the plan's output). */
+  readonly reads?: readonly string[];
+}
+
+export interface Executor {
   readonly plan: KernelPlan;
-  /** Runs the plan on one batch, `[N, C, H, W]` flattened; returns the output, flattened. */
-  run(input: Float32Array): Promise<Float32Array>;
-  /**
-   * Runs the plan once with every dispatch in its own compute pass and returns each dispatch's
-   * GPU time: from timestamp queries where the adapter has them, else from fencing each
-   * dispatch with its own submit (wall time, which includes ~0.1 ms of submit overhead).
-   */
-  profile(input: Float32Array): Promise<StepTimes>;
-  /** Frees the GPU buffers. */
+  /** Where a tensor of the plan lives; undefined for a name the plan lacks. */
+  locate(name: string): Location | undefined;
+  /** Writes whole host tensors by name (the batch, labels, ...), runs the plan once in one submit, returns the `reads`. */
+  run(writes: Readonly<Record<string, ArrayBufferView>>): Promise<Float32Array[]>;
+  /** A copy of one tensor, read outside the paced runs (weights, checkpoints). */
+  read(name: string): Promise<ArrayBuffer>;
+  /** GPU time of every plan step of one more run on the data last written (`profileSteps`). */
+  profile(): Promise<StepTimes>;
+  /** Frees the buffers the executor owns. */
   destroy(): void;
 }
 
@@ -43,100 +68,175 @@ export interface StepTimes {
   readonly source: 'timestamp-query' | 'fenced wall time';
 }
 
-export const STORAGE = () =>
-  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+const POOLED = new Set(['input', 'activation', 'scratch']);
 
 /**
- * Uploads `weights` (by torchvision name) and prepares every dispatch of `plan`. A missing weight
- * or one of the wrong size is a VggcError naming it.
+ * Places every tensor of `plan`, uploads its parameters (and momenta) and binds every step. A
+ * missing parameter or one of the wrong size is a VggcError naming it.
  */
+export async function createExecutor(
+  gpu: Gpu,
+  plan: KernelPlan,
+  options: ExecutorOptions = {},
+): Promise<Executor> {
+  const { device } = gpu;
+  const training = plan.training !== undefined;
+  const owned: GPUBuffer[] = [];
+  const located = new Map<string, Location>();
+  let lost: string | undefined;
+  void device.lost.then((info) => {
+    lost = info.message || info.reason || 'device lost';
+  });
+  const checkLost = () => {
+    if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
+  };
+  const buffer = (bytes: number, usage = STORAGE()) => {
+    const b = device.createBuffer({ size: Math.max(16, align(bytes, 16)), usage });
+    owned.push(b);
+    return b;
+  };
+
+  const bound = await checked(
+    gpu,
+    `preparing ${training ? 'training of ' : ''}${plan.model}`,
+    () => {
+      const pool = plan.memory.buffers.map((bytes) => buffer(bytes));
+      const upload: PlanTensor[] = [];
+      for (const t of plan.tensors) {
+        if (t.view) continue;
+        const shared = t.kind === 'param' ? options.params?.(t.name) : undefined;
+        if (shared && shared.bytes !== t.bytes) throw sizeError(t.name, shared.bytes, t.bytes);
+        const index = plan.memory.assignment.get(t.name);
+        if (POOLED.has(t.kind) && index === undefined) {
+          throw new Error(`internal: tensor ${t.name} has no buffer`);
+        }
+        const own = () => (index === undefined ? buffer(t.bytes) : pool[index]!);
+        located.set(t.name, shared ?? { buffer: own(), offset: 0, bytes: t.bytes });
+        if (t.kind === 'param' && !shared) upload.push(t);
+      }
+      for (const t of plan.tensors) {
+        if (!t.view) continue;
+        const of = located.get(t.view.of)!;
+        located.set(t.name, { ...of, offset: of.offset + t.view.offsetBytes, bytes: t.bytes });
+        if (t.kind === 'param') upload.push(t);
+      }
+      for (const [what, values] of [
+        ['weights', options.weights],
+        ['momenta', options.momenta],
+      ] as const) {
+        if (what === 'momenta' && !values) continue;
+        for (const t of upload) {
+          const data = values?.get(t.name);
+          if (!data) throw new VggcError(error(`no ${what} for tensor '${t.name}'`));
+          const at = located.get(what === 'weights' ? t.name : momentumName(t.name))!;
+          if (data.length * 4 !== at.bytes) throw sizeError(t.name, data.length * 4, at.bytes);
+          writeLarge(device, at.buffer, data, at.offset);
+        }
+      }
+      return bindSteps(gpu, plan, located);
+    },
+  ).catch((e: unknown) => {
+    for (const b of owned) b.destroy(); // nothing half-made stays on the device
+    throw e;
+  });
+
+  const reads = (options.reads ?? [plan.output]).map((name) => located.get(name)!);
+  const readBytes = reads.reduce((s, r) => s + r.bytes, 0);
+  const readback = buffer(readBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const pacer = new Pacer();
+  const write = (name: string, data: ArrayBufferView) => {
+    const at = located.get(name);
+    if (!at || data.byteLength !== at.bytes) {
+      throw new Error(`internal: '${name}' takes ${at?.bytes} bytes, not ${data.byteLength}`);
+    }
+    device.queue.writeBuffer(at.buffer, at.offset, data.buffer, data.byteOffset, data.byteLength);
+  };
+
+  return {
+    plan,
+    locate: (name) => located.get(name),
+    async run(writes) {
+      checkLost();
+      const started = performance.now();
+      const what = `${training ? 'training' : 'running'} ${plan.model}`;
+      const out = await checked(gpu, what, async () => {
+        for (const [name, data] of Object.entries(writes)) write(name, data);
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        for (const step of bound) encode(pass, step);
+        pass.end();
+        let at = 0;
+        for (const r of reads) {
+          enc.copyBufferToBuffer(r.buffer, r.offset, readback, at, r.bytes);
+          at += r.bytes;
+        }
+        device.queue.submit([enc.finish()]);
+        await pacer.sleep();
+        await readback.mapAsync(GPUMapMode.READ);
+        const all = readback.getMappedRange(0, readBytes).slice(0);
+        readback.unmap();
+        at = 0;
+        return reads.map((r) => new Float32Array(all, (at += r.bytes) - r.bytes, r.bytes / 4));
+      });
+      pacer.done(performance.now() - started);
+      checkLost();
+      return out;
+    },
+    read: (name) =>
+      checked(gpu, `reading ${name} of ${plan.model}`, async () => {
+        const at = located.get(name)!;
+        const staging = device.createBuffer({
+          size: align(at.bytes, 4),
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        });
+        const enc = device.createCommandEncoder();
+        enc.copyBufferToBuffer(at.buffer, at.offset, staging, 0, at.bytes);
+        device.queue.submit([enc.finish()]);
+        await staging.mapAsync(GPUMapMode.READ);
+        const copy = staging.getMappedRange().slice(0);
+        staging.unmap();
+        staging.destroy();
+        return copy;
+      }),
+    profile: () => profileSteps(gpu, plan, bound, pacer),
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}
+
+const sizeError = (name: string, has: number, needs: number) =>
+  new VggcError(error(`tensor '${name}' holds ${has / 4} values, the model needs ${needs / 4}`));
+
+/** An inference plan on one batch at a time (tests and benchmarks; runtime/plan-cache.ts slices). */
+export interface Executable {
+  readonly plan: KernelPlan;
+  /** Runs the plan on one batch, `[N, C, H, W]` flattened; returns the output, flattened. */
+  run(input: Float32Array): Promise<Float32Array>;
+  /** Runs `input` once (uploading it, compiling every pipeline), then profiles one more run. */
+  profile(input: Float32Array): Promise<StepTimes>;
+  /** Frees the GPU buffers. */
+  destroy(): void;
+}
+
+/** Uploads `weights` (by torchvision name) and prepares every dispatch of an inference plan. */
 export async function prepare(
   gpu: Gpu,
   plan: KernelPlan,
   weights: ReadonlyMap<string, Float32Array>,
 ): Promise<Executable> {
-  const { device } = gpu;
-  const owned: GPUBuffer[] = [];
-  const buffers = new Map<string, GPUBuffer>();
-  let lost: string | undefined;
-  void device.lost.then((info) => {
-    lost = info.message || info.reason || 'device lost';
-  });
-
-  const bindGroups = await checked(gpu, `preparing ${plan.model}`, () => {
-    const pool = allocatePool(device, plan, owned);
-    for (const t of plan.tensors) {
-      if (t.kind === 'param') {
-        const data = weights.get(t.name);
-        if (!data) throw new VggcError(error(`no weights for tensor '${t.name}'`));
-        if (data.length * 4 !== t.bytes) {
-          throw new VggcError(
-            error(`tensor '${t.name}' holds ${data.length} values, the model needs ${t.bytes / 4}`),
-          );
-        }
-        const b = device.createBuffer({ size: Math.max(16, align(t.bytes, 16)), usage: STORAGE() });
-        writeLarge(device, b, data);
-        owned.push(b);
-        buffers.set(t.name, b);
-      } else {
-        const index = plan.memory.assignment.get(t.name);
-        if (index === undefined) throw new Error(`internal: tensor ${t.name} has no buffer`);
-        buffers.set(t.name, pool[index]!);
-      }
-    }
-    return bindSteps(gpu, plan, (name) => ({ buffer: buffers.get(name)!, offset: 0 }));
-  });
-
-  const inputBuffer = buffers.get('input')!;
-  const outputBytes = plan.tensors.find((t) => t.name === plan.output)!.bytes;
-  const readback = device.createBuffer({
-    size: align(outputBytes, 16),
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  owned.push(readback);
-  const inputFloats = plan.batch * plan.input[0] * plan.input[1] * plan.input[2];
-  const pacer = new Pacer();
-
-  const exe: Executable = {
+  const exe = await createExecutor(gpu, plan, { weights });
+  const run = async (input: Float32Array) => (await exe.run({ input }))[0]!;
+  return {
     plan,
-    async run(input) {
-      if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
-      if (input.length !== inputFloats) {
-        throw new Error(
-          `internal: input holds ${input.length} floats, the plan takes ${inputFloats}`,
-        );
-      }
-      const started = performance.now();
-      const out = await checked(gpu, `running ${plan.model}`, async () => {
-        device.queue.writeBuffer(inputBuffer, 0, input.buffer, input.byteOffset, input.byteLength);
-        const enc = device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        encodeSteps(pass, plan, bindGroups);
-        pass.end();
-        enc.copyBufferToBuffer(buffers.get(plan.output)!, 0, readback, 0, outputBytes);
-        device.queue.submit([enc.finish()]);
-        await pacer.sleep();
-        await readback.mapAsync(GPUMapMode.READ);
-        const result = new Float32Array(readback.getMappedRange(0, outputBytes).slice(0));
-        readback.unmap();
-        return result;
-      });
-      pacer.done(performance.now() - started);
-      if (lost) throw new VggcError(error(`the GPU device was lost: ${lost}`));
-      return out;
-    },
-    async profile(input) {
-      await exe.run(input); // upload the input, and compile every pipeline before timing
-      return profileSteps(gpu, plan, bindGroups, pacer.expectedMs);
-    },
-    destroy() {
-      for (const b of owned) b.destroy();
-    },
+    run,
+    profile: async (input) => (await run(input), exe.profile()),
+    destroy: () => exe.destroy(),
   };
-  return exe;
 }
 
-export const align = (n: number, a: number) => Math.ceil(n / a) * a;
+const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
 /**
  * Dawn busy-polls the JS thread while a promise (mapAsync) is pending, which takes a core from
@@ -146,7 +246,7 @@ export const align = (n: number, a: number) => Math.ceil(n / a) * a;
  * it shrinks fast instead, so a slow run (a compile, a loaded machine) is forgotten in a few
  * runs. The first run, which includes lavapipe's pipeline compiles, is not counted.
  */
-export class Pacer {
+class Pacer {
   expectedMs = Infinity;
   private runs = 0;
   private sleptMs = 0;
@@ -170,27 +270,20 @@ export class Pacer {
  * submit (wall time, which includes ~0.1 ms of submit overhead). The buffers must hold valid data
  * and every pipeline should have run once (lavapipe compiles at the first dispatch).
  */
-export async function profileSteps(
+async function profileSteps(
   gpu: Gpu,
   plan: KernelPlan,
   bound: readonly BoundStep[],
-  expectedMs = 0,
+  pacer: Pacer,
 ): Promise<StepTimes> {
   const { device } = gpu;
-  const encodeStep = (pass: GPUComputePassEncoder, i: number) => {
-    const { pipeline, group } = bound[i]!;
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    const [x, y, z] = plan.steps[i]!.kernel.dispatch;
-    pass.dispatchWorkgroups(x, y, z);
-  };
-  const steps = plan.steps.length;
+  const steps = bound.length;
   if (!gpu.features.has('timestamp-query')) {
     const stepsMs: number[] = [];
-    for (let i = 0; i < steps; i++) {
+    for (const step of bound) {
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      encodeStep(pass, i);
+      encode(pass, step);
       pass.end();
       const t = performance.now();
       device.queue.submit([enc.finish()]);
@@ -210,7 +303,7 @@ export async function profileSteps(
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const enc = device.createCommandEncoder();
-    for (let i = 0; i < steps; i++) {
+    for (const [i, step] of bound.entries()) {
       const pass = enc.beginComputePass({
         timestampWrites: {
           querySet,
@@ -218,16 +311,13 @@ export async function profileSteps(
           endOfPassWriteIndex: 2 * i + 1,
         },
       });
-      encodeStep(pass, i);
+      encode(pass, step);
       pass.end();
     }
     enc.resolveQuerySet(querySet, 0, 2 * steps, resolve, 0);
     enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * steps);
     device.queue.submit([enc.finish()]);
-    // As in run(): let the GPU work before Dawn starts busy-polling this thread.
-    if (expectedMs > 5 && expectedMs < Infinity) {
-      await new Promise((r) => setTimeout(r, expectedMs * 0.8));
-    }
+    await pacer.sleep(); // as in run(): let the GPU work before Dawn busy-polls this thread
     await read.mapAsync(GPUMapMode.READ);
     const ticks = new BigUint64Array(read.getMappedRange().slice(0));
     read.unmap();
@@ -240,69 +330,44 @@ export async function profileSteps(
   });
 }
 
-export interface BoundStep {
+interface BoundStep {
   readonly pipeline: GPUComputePipeline;
   readonly group: GPUBindGroup;
+  readonly dispatch: readonly [number, number, number];
 }
 
-/**
- * The pipeline and bind group of every step of `plan`; `locate` says where a plan tensor lives
- * (a buffer, and the offset of a view inside it).
- */
-export function bindSteps(
+/** The pipeline, bind group and grid of every step of `plan`, its tensors where `located` says. */
+function bindSteps(
   gpu: Gpu,
   plan: KernelPlan,
-  locate: (tensor: string) => { buffer: GPUBuffer; offset: number },
+  located: ReadonlyMap<string, Location>,
 ): BoundStep[] {
-  const tensorBytes = new Map(plan.tensors.map((t) => [t.name, t.bytes]));
-  return plan.steps.map((step) => {
-    const pipeline = pipelineFor(gpu, step.kernel.code, step.kernel.entryPoint);
-    const entries = step.kernel.bindings.map((b) => {
-      const name = step.bind[b.tensor];
-      if (name === undefined) {
-        throw new Error(`internal: ${step.kernel.name} binds '${b.tensor}', which the plan lacks`);
-      }
-      const at = locate(name);
+  return plan.steps.map(({ kernel, bind }) => {
+    const pipeline = pipelineFor(gpu, kernel.code, kernel.entryPoint);
+    const entries = kernel.bindings.map((b) => {
+      const at = located.get(bind[b.tensor] ?? '');
+      if (!at)
+        throw new Error(`internal: ${kernel.name} binds '${b.tensor}', which the plan lacks`);
       const offset = b.offsetBytes ?? 0;
-      const size = b.sizeBytes ?? tensorBytes.get(name)! - offset;
+      const size = b.sizeBytes ?? at.bytes - offset;
       return {
         binding: b.binding,
         resource: { buffer: at.buffer, offset: at.offset + offset, size },
       };
     });
-    return {
-      pipeline,
-      group: gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
-    };
+    const group = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    return { pipeline, group, dispatch: kernel.dispatch };
   });
 }
 
-/** Records every step of `plan` into one compute pass. */
-export function encodeSteps(
-  pass: GPUComputePassEncoder,
-  plan: KernelPlan,
-  bound: readonly BoundStep[],
-): void {
-  for (const [i, step] of plan.steps.entries()) {
-    const { pipeline, group } = bound[i]!;
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    const [x, y, z] = step.kernel.dispatch;
-    pass.dispatchWorkgroups(x, y, z);
-  }
-}
-
-/** The activation and scratch buffers of the plan's memory plan. */
-export function allocatePool(device: GPUDevice, plan: KernelPlan, owned: GPUBuffer[]): GPUBuffer[] {
-  return plan.memory.buffers.map((bytes) => {
-    const b = device.createBuffer({ size: Math.max(16, align(bytes, 16)), usage: STORAGE() });
-    owned.push(b);
-    return b;
-  });
+function encode(pass: GPUComputePassEncoder, { pipeline, group, dispatch }: BoundStep): void {
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, group);
+  pass.dispatchWorkgroups(...dispatch);
 }
 
 /** writeBuffer in slices (at byte offset `at` of `buffer`), so a 392 MiB tensor does not need one huge staging copy. */
-export function writeLarge(device: GPUDevice, buffer: GPUBuffer, data: Float32Array, at = 0): void {
+function writeLarge(device: GPUDevice, buffer: GPUBuffer, data: Float32Array, at = 0): void {
   const slice = 16 * 2 ** 20;
   for (let off = 0; off < data.byteLength; off += slice) {
     const len = Math.min(slice, data.byteLength - off);

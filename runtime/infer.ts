@@ -2,13 +2,11 @@
  * Forward inference over a batch of any size: the plan is compiled for a batch that fits the
  * adapter's binding limit, and the images go through it in slices of that size.
  */
-import { compileInference } from '../compiler/compile.js';
+import { compileInference, type FuseOption, type OutputKind } from '../compiler/compile.js';
 import { numel } from '../compiler/ir.js';
-import type { FuseOption } from '../compiler/passes/index.js';
-import type { OutputKind } from '../compiler/passes/output-head.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
-import { prepare, type Executable } from './executor.js';
+import { PlanCache } from './plan-cache.js';
 
 export interface InferOptions {
   readonly fuse?: FuseOption;
@@ -41,41 +39,20 @@ export async function createInference(
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
   const batch = fittingBatch(graph, target.maxStorageBufferBindingSize, options.maxBatch ?? 32);
-  const compiled = new Map<number, Executable>();
-  const executable = async (n: number) => {
-    let e = compiled.get(n);
-    if (!e) {
-      const plan = compileInference(graph, {
-        target,
-        batch: n,
-        fuse: options.fuse ?? true,
-        output: options.output ?? 'logits',
-      });
-      e = await prepare(gpu, plan, weights);
-      compiled.set(n, e);
-    }
-    return e;
-  };
-  const first = await executable(batch);
-  const outShape = [...first.plan.outputShape];
-  const inPer = numel(graph.nodes[0]!.out);
-  const outPer = numel(first.plan.outputShape);
+  const plans = new PlanCache(gpu, { weights });
+  const compile = (n: number) =>
+    compileInference(graph, {
+      target,
+      batch: n,
+      fuse: options.fuse ?? true,
+      output: options.output ?? 'logits',
+    });
+  const first = await plans.executor('main', batch, compile);
   return {
-    outShape,
+    outShape: [...first.plan.outputShape],
     batch,
-    async run(x, count, onProgress) {
-      const y = new Float32Array(count * outPer);
-      for (let i = 0; i < count; i += batch) {
-        const n = Math.min(batch, count - i);
-        const exe = await executable(n);
-        const out = await exe.run(x.subarray(i * inPer, (i + n) * inPer));
-        y.set(out, i * outPer);
-        onProgress?.(i + n);
-      }
-      return y;
-    },
-    destroy() {
-      for (const e of compiled.values()) e.destroy();
-    },
+    run: (x, count, onProgress) =>
+      plans.run('main', compile, count, x, { slice: batch, ...(onProgress ? { onProgress } : {}) }),
+    destroy: () => plans.destroy(),
   };
 }

@@ -1,4 +1,5 @@
 /** Small helpers shared by the compiler tests. */
+import type { TargetInfo } from '../compiler/wgsl/kernel.js';
 import { VggcError, type Diagnostic } from '../dsl/diagnostics.js';
 
 /** Runs `fn`, expects a VggcError, returns its diagnostics. */
@@ -41,3 +42,14 @@ export function relativeError(y: ArrayLike<number>, ref: Float64Array, what = 'y
     throw new Error('the reference output is all zeros: the comparison could not fail');
   return maxErr / maxRef;
 }
+
+/** A plain adapter's limits (lavapipe-like, no subgroups), for compiling plans without a GPU. */
+export const TEST_TARGET: TargetInfo = {
+  maxStorageBufferBindingSize: 128 * 2 ** 20,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+  minStorageBufferOffsetAlignment: 256,
+  subgroups: false,
+  software: true,
+};

@@ -15,7 +15,7 @@ import { fuseDropout } from '../compiler/passes/fuse-dropout.js';
 import { fuseRelu } from '../compiler/passes/fuse-relu.js';
 import { FUSIONS, optimizeForInference, optimizeForTraining } from '../compiler/passes/index.js';
 import { bypass } from '../compiler/passes/rewrite.js';
-import type { TargetInfo } from '../compiler/wgsl/kernel.js';
+import { TEST_TARGET } from './helpers.js';
 
 const forward = checkSource({
   name: 'v.vgg',
@@ -34,16 +34,6 @@ const wellFormed = (g: Graph) => {
     for (const i of n.inputs) expect(seen.has(i), `node ${n.id} reads ${i}`).toBe(true);
     seen.add(n.id);
   }
-};
-
-const TARGET: TargetInfo = {
-  maxStorageBufferBindingSize: 128 * 2 ** 20,
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxComputeWorkgroupStorageSize: 16384,
-  minStorageBufferOffsetAlignment: 256,
-  subgroups: false,
-  software: true,
 };
 
 describe('fc-dropout', () => {
@@ -130,7 +120,7 @@ describe('fc-dropout', () => {
     const inf = optimizeForInference(forward, true);
     expect(ops(inf)).not.toContain('dropout');
     for (const n of inf.nodes) expect(epilogueOf(n).map((s) => s.kind)).not.toContain('dropout');
-    const plan = compileInference(forward, { target: TARGET });
+    const plan = compileInference(forward, { target: TEST_TARGET });
     expect(plan.steps.map((s) => s.label)).toContain('FC-10+relu');
     expect(plan.steps.some((s) => 'params' in s.bind)).toBe(false);
   });
@@ -149,7 +139,7 @@ describe('fc-dropout', () => {
   it('schedules the FC with the seed block its dropout backward reads', () => {
     const drop = find(trained, 'dropout');
     const params = `dropout${drop.id}.params`;
-    const plan = compileTraining(forward, { target: TARGET, batch: 2, fuse: true });
+    const plan = compileTraining(forward, { target: TEST_TARGET, batch: 2, fuse: true });
     const fcStep = plan.steps.find((s) => s.label === 'FC-10+relu+dropout')!;
     expect(fcStep.bind.params).toBe(params);
     expect(fcStep.kernel.bindings.map((b) => b.tensor)).toContain('params');
@@ -158,10 +148,10 @@ describe('fc-dropout', () => {
     expect(plan.training!.dropout).toEqual([{ tensor: params, stream: drop.id }]);
     expect(plan.tensors.find((t) => t.name === params)).toMatchObject({ kind: 'host', bytes: 16 });
     // Unfused: the same seed block, written by the standalone dropout kernel's layer.
-    const unfused = compileTraining(forward, { target: TARGET, batch: 2, fuse: false });
+    const unfused = compileTraining(forward, { target: TEST_TARGET, batch: 2, fuse: false });
     expect(unfused.training!.dropout).toEqual([{ tensor: params, stream: drop.id }]);
     const dispatches = (fuse: string[]) =>
-      compileTraining(forward, { target: TARGET, batch: 2, fuse }).steps.length;
+      compileTraining(forward, { target: TEST_TARGET, batch: 2, fuse }).steps.length;
     expect(dispatches(['conv-relu']) - dispatches(['conv-relu', 'fc-dropout'])).toBe(1);
   });
 });

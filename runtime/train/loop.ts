@@ -10,16 +10,19 @@
  * test split is classified at the model's input size, the learning-rate schedule hears the
  * accuracy, and the weights and the checkpoint are written atomically.
  */
-import { compileInference, compileTraining } from '../../compiler/compile.js';
+import {
+  compileInference,
+  compileTraining,
+  setDropout,
+  type FuseOption,
+} from '../../compiler/compile.js';
 import type { TypedGraph } from '../../compiler/shapes.js';
-import type { FuseOption } from '../../compiler/passes/index.js';
-import { removeDropout } from '../../compiler/passes/remove-dropout.js';
 import { fail } from '../../dsl/diagnostics.js';
 import { augmentFor, type AugmentOptions } from '../data/augment.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { createLoader } from '../data/loader.js';
 import { targetOf, type Gpu } from '../device.js';
-import { prepare } from '../executor.js';
+import { PlanCache } from '../plan-cache.js';
 import { createTrainer, type Trainer } from '../trainer.js';
 import { saveWeights } from '../weights.js';
 import { checkpointPath, saveCheckpoint, type Checkpoint, type RunState } from './checkpoint.js';
@@ -100,7 +103,7 @@ export async function train(
 ): Promise<TrainResult> {
   const started = performance.now();
   const { dataset, batch } = config;
-  const model = withDropout(config.graph, config.dropout);
+  const model = setDropout(config.graph, config.dropout);
   const input = model.nodes[0]!.out;
   const train = dataset.train;
   const batchesPerEpoch = Math.floor(train.length / batch);
@@ -130,6 +133,8 @@ export async function train(
     config.resume?.weights ?? config.weights,
     config.resume?.momenta,
   );
+  // Validation binds the trainer's parameters where they are and keeps its plan across epochs.
+  const tests = new PlanCache(gpu, { params: trainer.executor.locate });
   const schedule = new LrSchedule(
     {
       name: config.schedule,
@@ -220,15 +225,7 @@ export async function train(
       trained += seen;
       trainSeconds += seconds;
       const weights = await trainer.readWeights();
-      const test = await evaluate(
-        gpu,
-        model,
-        weights,
-        dataset.test,
-        testAugment,
-        batch,
-        config.fuse,
-      );
+      const test = await evaluate(gpu, model, tests, dataset.test, testAugment, batch, config.fuse);
       testAccuracy = test.accuracy;
       // Only a whole epoch moves the schedule (a --steps run may stop inside one): a resumed run
       // then follows the same rates as an unbroken one.
@@ -273,6 +270,7 @@ export async function train(
       events.epoch?.(record);
     }
   } finally {
+    tests.destroy();
     trainer.destroy();
     await log?.close();
   }
@@ -284,36 +282,29 @@ export async function train(
   };
 }
 
-/** The model with every dropout layer at probability `p` (none when 0); as written if absent. */
-function withDropout(graph: TypedGraph, p: number | undefined): TypedGraph {
-  if (p === undefined) return graph;
-  if (p === 0) return removeDropout(graph);
-  return {
-    ...graph,
-    nodes: graph.nodes.map((n) => (n.op.op === 'dropout' ? { ...n, op: { op: 'dropout', p } } : n)),
-  };
-}
-
-/** Loss and top-1 accuracy on `split` at the model's input size (no augmentation but the mean). */
+/**
+ * Loss and top-1 accuracy on `split` at the model's input size (no augmentation but the mean).
+ * `weights` may be a PlanCache (the training loop's, bound to the trainer's parameters) that
+ * keeps the plan for the next call.
+ */
 export async function evaluate(
   gpu: Gpu,
   graph: TypedGraph,
-  weights: ReadonlyMap<string, Float32Array>,
+  weights: ReadonlyMap<string, Float32Array> | PlanCache,
   split: Split,
   augment: AugmentOptions,
   batch: number,
   fuse: FuseOption = true,
 ): Promise<{ loss: number; accuracy: number }> {
-  const plan = compileInference(graph, { target: targetOf(gpu), batch, fuse, output: 'logits' });
-  const exe = await prepare(gpu, plan, weights);
-  const classes = plan.outputShape[0] * plan.outputShape[1] * plan.outputShape[2];
+  const plans = weights instanceof PlanCache ? weights : new PlanCache(gpu, { weights });
+  const compile = (n: number) =>
+    compileInference(graph, { target: targetOf(gpu), batch: n, fuse, output: 'logits' });
   let loss = 0;
   let hits = 0;
   try {
-    const loader = createLoader(split, { batch, augment });
-    for await (const b of loader) {
-      const x = b.n === batch ? b.x : padTo(b.x, (b.x.length / b.n) * batch);
-      const logits = await exe.run(x);
+    for await (const b of createLoader(split, { batch, augment })) {
+      const logits = await plans.run('test', compile, b.n, b.x, { slice: batch, pad: true });
+      const classes = logits.length / b.n;
       for (let i = 0; i < b.n; i++) {
         const row = logits.subarray(i * classes, (i + 1) * classes);
         let arg = 0;
@@ -327,15 +318,9 @@ export async function evaluate(
       }
     }
   } finally {
-    exe.destroy();
+    if (plans !== weights) plans.destroy();
   }
   return { loss: loss / split.length, accuracy: hits / split.length };
-}
-
-function padTo(x: Float32Array, length: number): Float32Array {
-  const out = new Float32Array(length);
-  out.set(x);
-  return out;
 }
 
 export type { Trainer };
