@@ -138,6 +138,34 @@ program
     await runTrain(file, flags, stdout, stderr);
   });
 
+program
+  .command('import')
+  .description('translate a VGG-style ONNX model into a .vgg file and safetensors weights')
+  .argument('<model>', '.onnx file (opsets 7 to 18)')
+  .requiredOption('--out <file>', '.vgg file to write')
+  .requiredOption('--weights <file>', 'safetensors file to write (torchvision names)')
+  .option('--name <name>', 'model name in the .vgg file (default: from --out)')
+  .option('--input <CxHxW>', 'image shape, for models with a dynamic height or width')
+  .action(async (file: string, flags) => {
+    const { runImport } = await import('./import.js');
+    await runImport(file, flags, stdout);
+  });
+
+program
+  .command('export')
+  .description('write a model and its weights as an ONNX file')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model when the file defines several')
+  .requiredOption('--weights <file>', 'weights (.safetensors)')
+  .requiredOption('--out <file>', '.onnx file to write')
+  .option('--dense', 'the fully convolutional form (FC layers as convs), dynamic height and width')
+  .option('--opset <n>', 'ONNX opset, 7 to 18', '13')
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    const { runExport } = await import('./export.js');
+    await runExport(file, flags, stdout);
+  });
+
 /** Options of the paper's test-time evaluation, shared by `eval` and `classify`. */
 const testOptions = (cmd: Command) =>
   cmd
