@@ -225,7 +225,13 @@ export function exportOnnx(
       name: graph.name,
       node: nodes,
       initializer: inits,
-      input: [valueInfo('input', dense ? ['batch', c, 'height', 'width'] : ['batch', c, h, w])],
+      input: [
+        valueInfo('input', dense ? ['batch', c, 'height', 'width'] : ['batch', c, h, w]),
+        // Before IR version 4 (opsets 7 and 8) every initializer is also a graph input.
+        ...(IR_VERSION[opset]! < 4
+          ? inits.map((t) => valueInfo(t.name!, (t.dims ?? []).map(Number)))
+          : []),
+      ],
       output: [
         valueInfo(
           'output',

@@ -152,7 +152,7 @@ class Importer {
     const name = (n.input ?? [])[input] ?? '';
     const t = this.constant(name);
     if (!t) this.failAt(n, index, `its ${what} '${name}' is not an initializer or constant`);
-    return floatTensor(t, `${who(n, index)}: ${what} '${name}'`);
+    return floatTensor(t, `${this.file}: ${who(n, index)}: ${what} '${name}'`);
   }
 
   /** The nodes that read `tensor`, other than Shape nodes (side chains of a Reshape). */
@@ -176,7 +176,7 @@ class Importer {
   evaluate(name: string, shapes: Map<string, Value[]>, depth = 0): Value[] | undefined {
     if (depth > 32) return undefined;
     const c = this.constant(name);
-    if (c) return tensorValues(c, `constant '${name}'`).values;
+    if (c) return tensorValues(c, `${this.file}: constant '${name}'`).values;
     const p = this.producers.get(name);
     if (!p) return undefined;
     const n = p.node;
@@ -498,7 +498,7 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions): Imported 
         if (ratioName) {
           const t = im.constant(ratioName);
           if (!t) im.failAt(n, index, `ratio '${ratioName}' is not a constant`);
-          p = tensorValues(t, `${who(n, index)}: ratio`).values[0] ?? 0.5;
+          p = tensorValues(t, `${file}: ${who(n, index)}: ratio`).values[0] ?? 0.5;
         }
         p = shortestF32(p);
         if (!(p >= 0 && p < 1))
