@@ -20,7 +20,7 @@ export function modelName(text: string): string {
   let name = text
     .replace(/[^A-Za-z0-9_-]+/g, '_')
     .replace(/-+(?=-|$)/g, '')
-    .replace(/^[^A-Za-z_]+/, '');
+    .replace(/^[^A-Za-z]+/, '');
   if (!name) name = 'imported';
   return name;
 }
