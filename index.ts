@@ -56,3 +56,7 @@ export {
 } from './runtime/eval.js';
 export { inTopK, topKCounts, errorRates, topClasses, type TopKCounts } from './runtime/topk.js';
 export { openDataset } from './runtime/data/open.js';
+export { importOnnx, type ImportOptions, type Imported } from './compiler/onnx/import.js';
+export { exportOnnx, type ExportOptions } from './compiler/onnx/export.js';
+export { printVgg } from './compiler/print.js';
+export { importOnnxFile, exportOnnxFile } from './runtime/onnx.js';

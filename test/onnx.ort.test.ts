@@ -16,21 +16,15 @@ import { createDenseInference } from '../runtime/dense.js';
 import { releaseGpu } from '../runtime/device.js';
 import { createInference } from '../runtime/infer.js';
 import { readNpy } from '../runtime/npy.js';
+import { relativeError } from './helpers.js';
 import { fixture, fixtureBytes, root } from './onnx-helpers.js';
 import { randomArray } from './reference/random.js';
 
 afterAll(releaseGpu);
 
-const relErr = (got: Float32Array, want: Float32Array) => {
-  expect(got.length).toBe(want.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i]! - want[i]!));
-    den = Math.max(den, Math.abs(want[i]!));
-  }
-  return num / den;
-};
+/** The shared checker (test/helpers.ts): also fails on NaN and on an all-zero reference. */
+const relErr = (got: Float32Array, want: Float32Array) =>
+  relativeError(got, Float64Array.from(want));
 
 async function ortRun(model: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
