@@ -29,6 +29,7 @@
  *   BENCH_NETS=A,B,C,D,E      networks to time (default all)
  *   BENCH_TFJS=0              skip TensorFlow.js
  *   BENCH_ORT=0               skip ONNX Runtime (bench/ort.ts: its CPU and WebGPU EPs on VGG-16)
+ *   BENCH_ORT_RUNS=3          timed runs per ONNX Runtime EP
  *   BENCH_TRAIN=0             skip the training cases (more switches in bench/train.ts)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -57,6 +58,8 @@ import {
 } from './train.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+// ONNX Runtime's WebGPU EP takes minutes per VGG-16 pass on the software adapter.
+const ORT_RUNS = Number(process.env.BENCH_ORT_RUNS ?? 3);
 const NETS = (process.env.BENCH_NETS ?? 'A,B,C,D,E').split(',').filter(Boolean);
 const onlyAt = process.argv.indexOf('--only');
 const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
@@ -281,7 +284,7 @@ async function main() {
     const measured = networks.find((n) => n.case === 'D forward')?.fused.ms;
     const vggcMs = measured ?? round(await vggcForwardMs(gpu, d, weights, RUNS), 1);
     log(`  vggc (fused)        ${vggcMs} ms`);
-    onnxRuntime = { vggcMs, rows: await ortRows(d, weights, RUNS, log) };
+    onnxRuntime = { vggcMs, rows: await ortRows(d, weights, ORT_RUNS, log) };
   }
 
   const train = TRAIN ? await trainCases(gpu, trainBenchOptions()) : undefined;
@@ -404,7 +407,7 @@ function ortSection(r: OnnxRuntimeResult): string {
   return [
     '## Against ONNX Runtime (CPU and WebGPU EPs, same run)',
     '',
-    "VGG-16 forward at 224, batch 1, ONNX Runtime running vggc's own export of the model (`vggc export`, opset 17).",
+    `VGG-16 forward at 224, batch 1, ONNX Runtime running vggc's own export of the model (\`vggc export\`, opset 17), median of ${ORT_RUNS} runs after a warm-up.`,
     '',
     '| runner | ms | vggc / runner | outputs vs CPU EP (relative) |\n|---|---|---|---|',
     `| vggc (fused) | ${r.vggcMs} | 1 | |`,

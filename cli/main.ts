@@ -157,6 +157,10 @@ program
   .argument('<file>', '.vgg model file')
   .option('--model <name>', 'model when the file defines several')
   .requiredOption('--weights <file>', 'weights (.safetensors)')
+  .option(
+    '--input <CxHxW>',
+    "input shape, overriding the model's declared input (FC sizes follow it)",
+  )
   .requiredOption('--out <file>', '.onnx file to write')
   .option('--dense', 'the fully convolutional form (FC layers as convs), dynamic height and width')
   .option('--opset <n>', 'ONNX opset, 7 to 18', '13')
