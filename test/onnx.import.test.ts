@@ -99,6 +99,22 @@ describe('vggc import: fixtures', () => {
     expect(weights.get('classifier.3.bias')).toEqual(inits.get('vgg0_dense1_bias')!.data);
   });
 
+  it('follows Identity nodes to shared initializers (torch.onnx shares equal zero biases)', () => {
+    const bytes = mutated((m) => {
+      const g = m.graph!;
+      g.initializer = g.initializer!.filter((t) => t.name !== 'features.4.bias');
+      const src = g.initializer.find((t) => t.name === 'features.6.bias')!;
+      g.node!.unshift({
+        name: 'Identity_0',
+        opType: 'Identity',
+        input: [src.name!],
+        output: ['features.4.bias'],
+      });
+    });
+    const { weights } = importOnnx(bytes, { file: 'x.onnx' });
+    expect(weights.get('features.4.bias')).toEqual(weights.get('features.6.bias'));
+  });
+
   it('the .vgg text holds the model in the paper notation', () => {
     const { text } = importOnnx(fixtureBytes('zoo'), { file: 'zoo.onnx', name: 'zoo' });
     expect(text).toContain('model zoo {');

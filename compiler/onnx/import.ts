@@ -132,10 +132,13 @@ class Importer {
   }
 
   /** A constant input: an initializer or a Constant node's value. */
-  constant(name: string): TensorProto | undefined {
+  constant(name: string, depth = 0): TensorProto | undefined {
     const init = this.inits.get(name);
     if (init) return init;
     const p = this.producers.get(name);
+    // torch.onnx.export shares equal initializers (zero biases) through Identity nodes.
+    if (p?.node.opType === 'Identity' && depth < 32)
+      return this.constant(p.node.input?.[0] ?? '', depth + 1);
     if (p?.node.opType === 'Constant') {
       const value = this.attr(p.node, 'value');
       if (value?.t) return value.t;
