@@ -5,7 +5,7 @@
  * to the largest output. `vggc import` + `vggc run` end to end on the zoo-form fixture.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -111,7 +111,7 @@ describe('vggc import and vggc run, end to end', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('imports the zoo-form model and runs it to its recorded output', async () => {
+  it('imports the zoo-form model, runs it to its recorded output, exports it for ONNX Runtime', async () => {
     const vgg = join(dir, 'zoo.vgg');
     const w = join(dir, 'zoo.safetensors');
     const r = vggc('import', fixture('zoo.onnx'), '--out', vgg, '--weights', w);
@@ -134,5 +134,17 @@ describe('vggc import and vggc run, end to end', () => {
     const want = await readNpy(fixture('zoo.output.npy'));
     expect(got.shape).toEqual(want.shape);
     expect(relErr(got.data, want.data)).toBeLessThan(1e-4);
+
+    // ... and vggc export writes it back for ONNX Runtime (a refused opset writes nothing).
+    const onnxOut = join(dir, 'zoo-again.onnx');
+    const bad = vggc('export', vgg, '--weights', w, '--out', onnxOut, '--opset', '6');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('--opset must be 7 to 18, not 6');
+    expect(existsSync(onnxOut)).toBe(false);
+    const ex = vggc('export', vgg, '--weights', w, '--out', onnxOut, '--opset', '7');
+    expect(ex.code, ex.err).toBe(0);
+    const x = await readNpy(fixture('zoo.input.npy'));
+    const y = await ortRun(new Uint8Array(readFileSync(onnxOut)), x.data, x.shape);
+    expect(relErr(y, want.data)).toBeLessThan(1e-4);
   }, 900_000);
 });
