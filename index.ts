@@ -89,3 +89,7 @@ export {
   type InputRole,
   type OutputDirOptions,
 } from './runtime/outputs.js';
+export { importOnnx, type ImportOptions, type Imported } from './compiler/onnx/import.js';
+export { exportOnnx, type ExportOptions } from './compiler/onnx/export.js';
+export { printVgg } from './compiler/print.js';
+export { importOnnxFile, exportOnnxFile } from './runtime/onnx.js';

@@ -12,6 +12,8 @@
  * - TensorFlow.js's WebGPU backend on the same adapter, on the same work, measured in the same
  *   run (VGG-16's convolutional part: TF.js binds FC6's 392 MiB weight whole, which the software
  *   adapter's 128 MiB binding limit refuses).
+ * - ONNX Runtime (onnxruntime-node) on VGG-16 forward at 224, batch 1, in the same run: its CPU
+ *   EP and its WebGPU EP (same adapter), running vggc's own ONNX export of the model.
  *
  * - Training (bench/train.ts): the MNIST net's SGD step at batch 64, fused vs unfused, against
  *   TF.js's WebGPU backend; VGG-A at 224, batch 8.
@@ -26,6 +28,8 @@
  *   BENCH_RUNS=10 (default)   timed runs per case
  *   BENCH_NETS=A,B,C,D,E      networks to time (default all)
  *   BENCH_TFJS=0              skip TensorFlow.js
+ *   BENCH_ORT=0               skip ONNX Runtime (bench/ort.ts: its CPU and WebGPU EPs on VGG-16)
+ *   BENCH_ORT_RUNS=3          timed runs per ONNX Runtime EP
  *   BENCH_TRAIN=0             skip the training cases (more switches in bench/train.ts)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -41,6 +45,7 @@ import { prepare } from '../runtime/executor.js';
 import { initWeights } from '../runtime/init.js';
 import { meta } from './meta.js';
 import { barChart } from './svg.js';
+import { ortRows, vggcForwardMs, type OrtRow } from './ort.js';
 import { releaseTfjs, tfjsVgg16FeaturesMs } from './tfjs.js';
 import {
   mergeTrainSection,
@@ -53,6 +58,8 @@ import {
 } from './train.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+// ONNX Runtime's WebGPU EP takes minutes per VGG-16 pass on the software adapter.
+const ORT_RUNS = Number(process.env.BENCH_ORT_RUNS ?? 3);
 const NETS = (process.env.BENCH_NETS ?? 'A,B,C,D,E').split(',').filter(Boolean);
 const onlyAt = process.argv.indexOf('--only');
 const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
@@ -269,6 +276,17 @@ async function main() {
     log(`  TF.js ${tfjs.tfjsMs} ms; ours / TF.js = ${tfjs.ratio}`);
   }
 
+  let onnxRuntime: OnnxRuntimeResult | undefined;
+  if (process.env.BENCH_ORT !== '0') {
+    log('\nVGG-16 forward at 224, batch 1, vs ONNX Runtime (running vggc export of the model):');
+    const d = checkSource({ name: 'vgg-paper.vgg', text: paperText }, { model: 'D' });
+    const weights = initWeights(d, { scheme: 'kaiming', seed: 1 });
+    const measured = networks.find((n) => n.case === 'D forward')?.fused.ms;
+    const vggcMs = measured ?? round(await vggcForwardMs(gpu, d, weights, RUNS), 1);
+    log(`  vggc (fused)        ${vggcMs} ms`);
+    onnxRuntime = { vggcMs, rows: await ortRows(d, weights, ORT_RUNS, log) };
+  }
+
   const train = TRAIN ? await trainCases(gpu, trainBenchOptions()) : undefined;
 
   const { date, commit, slug } = meta(gpu);
@@ -289,6 +307,7 @@ async function main() {
         layers,
         networks,
         tfjs,
+        onnxRuntime,
         train,
       },
       null,
@@ -311,6 +330,7 @@ async function main() {
     layers,
     networks,
     tfjs,
+    onnxRuntime,
     `${date}-${slug}-layers.svg`,
   );
   log('');
@@ -332,6 +352,7 @@ function table(
   layers: CaseResult[],
   networks: CaseResult[],
   tfjs: { ourMs: number; tfjsMs: number; ratio: number } | undefined,
+  onnxRuntime: OnnxRuntimeResult | undefined,
   svg: string,
 ): string {
   const rows = (cases: CaseResult[], digits: number) =>
@@ -368,6 +389,30 @@ function table(
     tfjs
       ? `## Against TensorFlow.js 4.22 (WebGPU backend, same adapter, same run)\n\nVGG-16's 13 convolutions and 5 pools at 224, batch 1: ours ${tfjs.ourMs} ms, TF.js ${tfjs.tfjsMs} ms, ours / theirs = ${tfjs.ratio}. (TF.js cannot run the whole VGG-16 here: it binds FC6's 392 MiB weight whole, over the adapter's 128 MiB storage binding limit.)\n`
       : '',
+    onnxRuntime ? ortSection(onnxRuntime) : '',
+  ].join('\n');
+}
+
+interface OnnxRuntimeResult {
+  readonly vggcMs: number;
+  readonly rows: OrtRow[];
+}
+
+function ortSection(r: OnnxRuntimeResult): string {
+  const rows = r.rows.map((row) =>
+    row.ms !== undefined
+      ? `| ONNX Runtime, ${row.ep === 'cpu' ? 'CPU EP' : 'WebGPU EP (same adapter)'} | ${row.ms} | ${round(r.vggcMs / row.ms, 3)} | ${row.maxRelDiffToCpu ?? '-'} |`
+      : `| ONNX Runtime, ${row.ep} EP | cannot run here: ${row.error} | | |`,
+  );
+  return [
+    '## Against ONNX Runtime (CPU and WebGPU EPs, same run)',
+    '',
+    `VGG-16 forward at 224, batch 1, ONNX Runtime running vggc's own export of the model (\`vggc export\`, opset 17), median of ${ORT_RUNS} runs after a warm-up.`,
+    '',
+    '| runner | ms | vggc / runner | outputs vs CPU EP (relative) |\n|---|---|---|---|',
+    `| vggc (fused) | ${r.vggcMs} | 1 | |`,
+    ...rows,
+    '',
   ].join('\n');
 }
 

@@ -255,6 +255,45 @@ fuseOptions(
   await runTrain(file, flags, stdout, stderr);
 });
 
+program
+  .command('import')
+  .description('translate a VGG-style ONNX model into a .vgg file and safetensors weights')
+  .argument('<model>', '.onnx file (opsets 7 to 18)')
+  .addOption(required('--out <file>', '.vgg file to write'))
+  .addOption(required('--weights <file>', 'safetensors file to write (torchvision names)'))
+  .option('--name <name>', 'model name in the .vgg file (default: from --out)')
+  .option('--input <CxHxW>', 'image shape, for models with a dynamic height or width')
+  .action(async (file: string, flags) => {
+    const { runImport } = await import('./import.js');
+    await runImport(file, flags, stdout);
+  });
+
+program
+  .command('export')
+  .description('write a model and its weights as an ONNX file')
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model when the file defines several')
+  .addOption(required('--weights <file>', 'weights (.safetensors)'))
+  .option(
+    '--input <CxHxW>',
+    "input shape, overriding the model's declared input (FC sizes follow it)",
+  )
+  .addOption(required('--out <file>', '.onnx file to write'))
+  .option('--dense', 'the fully convolutional form (FC layers as convs), dynamic height and width')
+  .addOption(
+    numberOption('--opset <n>', 'ONNX opset, 7 to 18 (default 13)', {
+      integer: true,
+      min: 7,
+      max: 18,
+      want: 'an integer from 7 to 18',
+    }),
+  )
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    const { runExport } = await import('./export.js');
+    await runExport(file, flags, stdout);
+  });
+
 /** Options of the paper's test-time evaluation, shared by `eval` and `classify`. */
 const testOptions = (cmd: Command) =>
   fuseOptions(
