@@ -1,11 +1,15 @@
-/** `vggc compile FILE [--model NAME] --out DIR [--no-fuse | --fuse a,b] [--batch N] [--train]` */
+/**
+ * `vggc compile FILE [--model NAME] --out DIR [--no-fuse | --fuse a,b] [--batch N] [--train]
+ * [--dump-passes DIR]`
+ */
 import { mkdirSync, renameSync, rmSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { compileInference, compileTraining } from '../compiler/compile.js';
+import { compileInference, compileTraining, passDumps } from '../compiler/compile.js';
 import type { FuseOption } from '../compiler/passes/index.js';
 import { planFiles } from '../compiler/plan-json.js';
 import { planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
+import { writePassDumps } from '../runtime/pass-dumps.js';
 import {
   fuseOption,
   loadModel,
@@ -20,6 +24,8 @@ export interface CompileFlags extends ModelFlags, FuseFlags {
   readonly batch?: string;
   /** Compile the training step (forward, backward, SGD) instead of inference. */
   readonly train?: boolean;
+  /** Write the graph after each pass to this directory. */
+  readonly dumpPasses?: string;
 }
 
 export async function runCompile(
@@ -39,6 +45,8 @@ export async function runCompile(
   const plan = compile(fuse);
   const { wgsl, json } = planFiles(plan);
 
+  const dumps = flags.dumpPasses ? passDumps(graph, { train: !!flags.train, fuse }) : [];
+  if (flags.dumpPasses) await writePassDumps(flags.dumpPasses, dumps);
   writeDirAtomic(flags.out, (dir) => {
     for (const [name, code] of wgsl) writeFileSync(join(dir, name), code);
     writeFileSync(join(dir, 'plan.json'), JSON.stringify(json, null, 2) + '\n');
@@ -57,6 +65,8 @@ export async function runCompile(
     `  ${(stats.flops / 1e9).toFixed(2)} GFLOP per batch; parameters ${mib(plan.paramBytes)}; activations${flags.train ? ' and their gradients' : ''} peak ${mib(plan.memory.peakBytes)} in ${plan.memory.buffers.length} buffers`,
   );
   out(`  wrote ${wgsl.size} .wgsl files and plan.json to ${flags.out}`);
+  if (flags.dumpPasses)
+    out(`  wrote the graph after each of ${dumps.length - 1} passes to ${flags.dumpPasses}`);
 }
 
 /**

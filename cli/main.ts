@@ -48,6 +48,7 @@ program
   .option('--train', 'compile the training step (forward, backward, SGD update)')
   .option('--no-fuse', 'turn every fusion pass off')
   .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
+  .option('--dump-passes <dir>', 'write the graph after each pass, one numbered text file each')
   .action(async (file: string, flags) => {
     currentFile = file;
     usedGpu = true;

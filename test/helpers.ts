@@ -53,3 +53,9 @@ export const TEST_TARGET: TargetInfo = {
   subgroups: false,
   software: true,
 };
+
+/** A small VGG-style chain with every kind of layer a pass rewrites: conv, pool, FC, dropout. */
+export const SMALL_NET = `model n { input 3x8x8
+  conv3-4, maxpool
+  FC-6, dropout 0.5
+  FC-3, soft-max }`;
