@@ -11,7 +11,8 @@
  *   throughout or not at all;
  * - epilogues: a conv's is [relu?, maxpool?], an FC's [relu?, dropout?], in that order, each
  *   step once, and dropout only in a training graph;
- * - parameters: every conv and FC names its parameters (`param`), each name once; every gradient
+ * - parameters: every conv and FC names its parameters (`param`), each name once, and only a
+ *   conv is marked as made from an FC (`fromFc`); every gradient
  *   node that needs parameters names a layer of the graph, and so does every optimiser entry;
  *   every dropout gradient regenerates the mask of a dropout of the graph.
  *
@@ -47,7 +48,8 @@ export function findProblem(g: Graph): string | undefined {
     if (n.inputs.length !== arity) {
       return `${what} has ${n.inputs.length} input(s), its op takes ${arity}`;
     }
-    const bad = epilogueProblem(n, training) ?? paramProblem(n, seen, layers);
+    const fromFc = n.fromFc && n.op.op !== 'conv' ? 'marked fromFc but not a conv' : undefined;
+    const bad = fromFc ?? epilogueProblem(n, training) ?? paramProblem(n, seen, layers);
     if (bad) return `${what}: ${bad}`;
     if (typed) {
       const ins = n.inputs.map((i) => seen.get(i)!.out!);

@@ -139,6 +139,9 @@ describe('verify: each invariant, broken by hand', () => {
     expect(findProblem(edit(net, fc.id, (n) => ({ ...n, param: conv.param! })))).toMatch(
       /parameters 'features.0' are named twice/,
     );
+    expect(findProblem(edit(net, fc.id, (n) => ({ ...n, fromFc: true })))).toMatch(
+      /FC-6.*marked fromFc but not a conv/,
+    );
     const wg = find(trained, 'conv-grad-weight');
     expect(findProblem(edit(trained, wg.id, (n) => ({ ...n, param: 'features.9' })))).toMatch(
       /conv-grad-weight.*names no conv layer of the graph \('features.9'\)/,
