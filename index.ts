@@ -23,7 +23,9 @@ export {
   compileDense,
   forInference,
   setDropout,
+  passDumps,
   type CompileOptions,
+  type PassDump,
   type TrainCompileOptions,
   type DenseCompilation,
 } from './compiler/compile.js';
@@ -37,7 +39,9 @@ export {
   FUSIONS,
   type FuseOption,
 } from './compiler/passes/index.js';
-export { paramList, paramNames } from './compiler/params.js';
+export { paramLayout, paramList, paramNames, type ParamEntry } from './compiler/params.js';
+export { verifyGraph } from './compiler/verify.js';
+export { printGraph } from './compiler/print-graph.js';
 export { targetOf, checked } from './runtime/device.js';
 export { prepare, type Executable } from './runtime/executor.js';
 export { createInference, type Inference } from './runtime/infer.js';

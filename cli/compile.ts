@@ -1,14 +1,15 @@
 /**
  * `vggc compile FILE [--model NAME] --out DIR [--force] [--no-fuse | --fuse a,b] [--batch N]
- * [--train]`. DIR is written by runtime/outputs.ts `writeOutputDir`: a new or empty directory,
+ * [--train] [--dump-passes DIR]`. DIR is written by runtime/outputs.ts `writeOutputDir`: a new or empty directory,
  * or one vggc wrote before; never a file, never a directory of someone else's unless --force.
  */
-import { compileInference, compileTraining } from '../compiler/compile.js';
+import { compileInference, compileTraining, passDumps } from '../compiler/compile.js';
 import type { FuseOption } from '../compiler/passes/index.js';
 import { planFiles } from '../compiler/plan-json.js';
 import { planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
 import { checkOutputDir, checkOutputs, writeOutputDir } from '../runtime/outputs.js';
+import { writePassDumps } from '../runtime/pass-dumps.js';
 import { fuseOption, loadModel, mib, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface CompileFlags extends ModelFlags, FuseFlags {
@@ -18,6 +19,8 @@ export interface CompileFlags extends ModelFlags, FuseFlags {
   readonly batch?: number;
   /** Compile the training step (forward, backward, SGD) instead of inference. */
   readonly train?: boolean;
+  /** Write the graph after each pass to this directory. */
+  readonly dumpPasses?: string;
 }
 
 export async function runCompile(
@@ -31,7 +34,13 @@ export async function runCompile(
     forceFlag: '--force',
     ...(flags.force ? { force: true } : {}),
   };
-  checkOutputs([{ path: flags.out, what: '--out' }], [{ path: file, what: 'the model file' }]);
+  checkOutputs(
+    [
+      { path: flags.out, what: '--out' },
+      ...(flags.dumpPasses ? [{ path: flags.dumpPasses, what: '--dump-passes' }] : []),
+    ],
+    [{ path: file, what: 'the model file' }],
+  );
   checkOutputDir(flags.out, dirOptions);
   const graph = loadModel(file, flags);
   const gpu = await acquireGpu();
@@ -45,6 +54,8 @@ export async function runCompile(
   const plan = compile(fuse);
   const { wgsl, json } = planFiles(plan);
 
+  const dumps = flags.dumpPasses ? passDumps(graph, { train: !!flags.train, fuse }) : [];
+  if (flags.dumpPasses) await writePassDumps(flags.dumpPasses, dumps);
   writeOutputDir(
     flags.out,
     new Map([...wgsl, ['plan.json', JSON.stringify(json, null, 2) + '\n']]),
@@ -64,4 +75,6 @@ export async function runCompile(
     `  ${(stats.flops / 1e9).toFixed(2)} GFLOP per batch; parameters ${mib(plan.paramBytes)}; activations${flags.train ? ' and their gradients' : ''} peak ${mib(plan.memory.peakBytes)} in ${plan.memory.buffers.length} buffers`,
   );
   out(`  wrote ${wgsl.size} .wgsl files and plan.json to ${flags.out}`);
+  if (flags.dumpPasses)
+    out(`  wrote the graph after each of ${dumps.length - 1} passes to ${flags.dumpPasses}`);
 }

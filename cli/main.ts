@@ -99,7 +99,11 @@ fuseOptions(
         TRAIN_RULES.batch,
       ),
     )
-    .option('--train', 'compile the training step (forward, backward, SGD update)'),
+    .option('--train', 'compile the training step (forward, backward, SGD update)')
+    .option(
+      '--dump-passes <dir>',
+      "write the graph after each pass, one numbered text file each (new, empty or vggc's)",
+    ),
 ).action(async (file: string, flags) => {
   currentFile = file;
   usedGpu = true;

@@ -2,19 +2,27 @@
  * The compiler's top level: a checked Graph -> passes -> KernelPlan for one target and batch.
  * runtime/ reaches the passes only through these entries (it imports nothing from passes/).
  */
-import type { Shape } from './ir.js';
+import type { Graph, Shape } from './ir.js';
 import { autodiff } from './passes/autodiff.js';
 import { denseGraph, fcToConv, minDenseInput } from './passes/fc-to-conv.js';
-import type { FuseOption } from './passes/index.js';
-import { optimizeForInference, optimizeForTraining } from './passes/index.js';
+import {
+  removeDropoutPass,
+  fusionPasses,
+  runPasses,
+  type FuseOption,
+  type Pass,
+  type PassInstrument,
+} from './passes/index.js';
 import { setOutput, type OutputKind } from './passes/output-head.js';
+import { setDropout } from './passes/set-dropout.js';
 import type { KernelPlan } from './plan.js';
+import { printGraph } from './print-graph.js';
 import { schedule } from './schedule.js';
 import type { TypedGraph } from './shapes.js';
 import type { TargetInfo } from './wgsl/kernel.js';
 
-export type { FuseOption, OutputKind };
-export { setDropout } from './passes/set-dropout.js';
+export type { FuseOption, OutputKind, PassInstrument };
+export { setDropout };
 
 export interface CompileOptions {
   readonly target: TargetInfo;
@@ -24,6 +32,18 @@ export interface CompileOptions {
   readonly fuse?: FuseOption;
   /** 'logits' (default): drop a trailing soft-max; 'probs': end in soft-max. */
   readonly output?: OutputKind;
+  /** Sees the graph after every pass (compiler/passes/index.ts `runPasses`). */
+  readonly instrument?: PassInstrument;
+}
+
+/** The inference passes: the output head, dropout removal, the selected fusions. */
+function inferencePasses(options: Pick<CompileOptions, 'fuse' | 'output'>): Pass<TypedGraph>[] {
+  const output = options.output ?? 'logits';
+  return [
+    { name: 'output-head', run: (g: TypedGraph) => setOutput(g, output) },
+    removeDropoutPass<TypedGraph>(),
+    ...fusionPasses<TypedGraph>(options.fuse ?? true),
+  ];
 }
 
 /**
@@ -32,9 +52,9 @@ export interface CompileOptions {
  */
 export function forInference(
   graph: TypedGraph,
-  options: Pick<CompileOptions, 'fuse' | 'output'> = {},
+  options: Pick<CompileOptions, 'fuse' | 'output' | 'instrument'> = {},
 ): TypedGraph {
-  return optimizeForInference(setOutput(graph, options.output ?? 'logits'), options.fuse ?? true);
+  return runPasses(graph, inferencePasses(options), options.instrument);
 }
 
 export function compileInference(graph: TypedGraph, options: CompileOptions): KernelPlan {
@@ -48,16 +68,58 @@ export interface TrainCompileOptions {
   readonly target: TargetInfo;
   readonly batch: number;
   readonly fuse?: FuseOption;
+  /** Every dropout layer at this probability (0: none); absent: as the model says. */
+  readonly dropout?: number;
+  readonly instrument?: PassInstrument;
+}
+
+/** The training passes: the dropout probability, autodiff, the selected fusions. */
+function trainingPasses(
+  options: Pick<TrainCompileOptions, 'fuse' | 'dropout'>,
+): Pass<TypedGraph>[] {
+  const p = options.dropout;
+  return [
+    ...(p === undefined ? [] : [{ name: 'set-dropout', run: (g: TypedGraph) => setDropout(g, p) }]),
+    { name: 'autodiff', run: autodiff },
+    ...fusionPasses<TypedGraph>(options.fuse ?? true),
+  ];
 }
 
 /**
  * The training step as one plan: autodiff appends the backward graph and the optimiser to the
  * model, the fusions rewrite forward and backward alike, and the scheduler emits every kernel.
- * Set the dropout probability first with `setDropout`.
  */
 export function compileTraining(graph: TypedGraph, options: TrainCompileOptions): KernelPlan {
-  const g = optimizeForTraining(autodiff(graph), options.fuse ?? true);
+  const g = runPasses(graph, trainingPasses(options), options.instrument);
   return schedule(g, { batch: options.batch, target: options.target });
+}
+
+/** One numbered text file of `passDumps`: `03-conv-relu.txt`. */
+export interface PassDump {
+  readonly file: string;
+  readonly text: string;
+}
+
+/**
+ * The graph as it enters the pipeline (`00-input.txt`) and after each pass (`01-output-head.txt`,
+ * ...), printed (compiler/print.ts): what `vggc compile --dump-passes DIR` writes.
+ */
+export function passDumps(
+  graph: TypedGraph,
+  options: Pick<TrainCompileOptions, 'fuse' | 'dropout'> & {
+    readonly train?: boolean;
+    readonly output?: OutputKind;
+  } = {},
+): PassDump[] {
+  const dump = (name: string, index: number, g: Graph): PassDump => ({
+    file: `${String(index).padStart(2, '0')}-${name}.txt`,
+    text: printGraph(g),
+  });
+  const dumps = [dump('input', 0, graph)];
+  const instrument: PassInstrument = (name, i, g) => dumps.push(dump(name, i, g));
+  if (options.train) runPasses(graph, trainingPasses(options), instrument);
+  else runPasses(graph, inferencePasses(options), instrument);
+  return dumps;
 }
 
 /** What dense evaluation (runtime/dense.ts, runtime/eval.ts) needs of the compiler. */
@@ -82,7 +144,10 @@ export interface DenseCompilation {
  * is refused here, with a VggcError, not at the first run.
  */
 export function compileDense(graph: TypedGraph): DenseCompilation {
-  const converted = setOutput(fcToConv(graph), 'logits');
+  const converted = runPasses(graph, [
+    { name: 'fc-to-conv', run: fcToConv },
+    { name: 'output-head', run: (g) => setOutput(g, 'logits') },
+  ]);
   const [minH, minW] = minDenseInput(converted);
   const graphs = new Map<string, TypedGraph>();
   const graphAt = (input: Shape): TypedGraph => {

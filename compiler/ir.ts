@@ -133,6 +133,11 @@ export interface Node {
    * `classifier.3`), fixed at lowering so passes that remove or fuse nodes keep the names.
    */
   readonly param?: string;
+  /**
+   * Set by the FC-to-conv pass on the convs it made from FC layers: their weight files keep the
+   * FC's shape (compiler/params.ts).
+   */
+  readonly fromFc?: true;
 }
 
 export interface TrainSettings {

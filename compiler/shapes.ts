@@ -43,7 +43,15 @@ export function inferShapes(graph: Graph): ShapeResult {
   return { graph: { ...graph, nodes }, diagnostics };
 }
 
-function outputShape(node: Node, ins: readonly Shape[], diags: Diagnostic[]): Shape | undefined {
+/**
+ * The output shape of a forward node from its inputs' shapes; undefined (with a diagnostic) when
+ * there is none. Training ops have none here (compiler/verify.ts re-infers theirs).
+ */
+export function outputShape(
+  node: Node,
+  ins: readonly Shape[],
+  diags: Diagnostic[],
+): Shape | undefined {
   const op = node.op;
   if (op.op === 'input') return op.shape;
   const x = ins[0];

@@ -16,6 +16,7 @@
  */
 import { fail } from '../dsl/diagnostics.js';
 import type { Graph } from '../compiler/ir.js';
+import { paramLayout } from '../compiler/params.js';
 import { parameterLayout, type ParamSpec } from './weights.js';
 
 export type InitScheme = 'paper' | 'glorot' | 'kaiming';
@@ -231,12 +232,12 @@ export function initFromShallower(
       .filter((n) => n.startsWith(`${stack}.`) && n.endsWith('.weight'))
       .map((n) => n.slice(0, -'.weight'.length))
       .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
-  const mine = parameterLayout(graph);
-  const shapeOf = new Map(mine.map((p) => [p.name, p.shape.join('x')]));
-  const ours = {
-    conv: layers(shapeOf.keys(), 'features'),
-    fc: layers(shapeOf.keys(), 'classifier'),
-  };
+  // Our layers in graph order, conv or FC as the layout says (not by the name's stack).
+  const mine = paramLayout(graph).filter((p) => p.kind === 'weight');
+  const shapeOf = new Map(mine.map((p) => [p.name, p.fileShape.join('x')]));
+  const layerOf = (fc: boolean) =>
+    mine.filter((p) => p.fc === fc).map((p) => p.name.slice(0, -'.weight'.length));
+  const ours = { conv: layerOf(false), fc: layerOf(true) };
   const theirs = {
     conv: layers(trained.keys(), 'features'),
     fc: layers(trained.keys(), 'classifier'),

@@ -1,29 +1,12 @@
 /**
- * A model's parameters: their names and shapes, and loading and saving them as safetensors.
- *
- * Names follow torchvision's VGG, so PyTorch weights load as they are. torchvision builds a VGG
- * as two `nn.Sequential` stacks, and a parameter is named by its module's index in its stack:
- *
- * - `features.i.weight` / `features.i.bias`: from the first layer up to the first FC, every
- *   conv, ReLU, LRN, maxpool (and dropout, should a model put one there) takes one index;
- * - `classifier.j.weight` / `classifier.j.bias`: from the first FC on, every FC, ReLU and
- *   dropout (and any other module) takes one index.
- *
- * The input and softmax are not modules and take none. A fused kernel's epilogue steps (ReLU,
- * maxpool, dropout) count as the modules they replaced, so a graph names its parameters the same
- * before and after fusion. VGG-16's convs are features.0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24,
- * 26, 28 and its FCs classifier.0, 3, 6.
- *
- * Shapes are PyTorch's: conv weight `[cout, cin, k, k]`, FC weight `[out, in]` with `in` the
- * C x H x W flattening of its input, biases `[cout]` / `[out]`. A graph after the FC-to-conv
- * rewrite of dense evaluation (compiler/passes/fc-to-conv.ts) has the same layout as the model
- * as written: a conv made from an FC (`isConvertedFc`) opens the classifier stack and reports the
- * FC's weight `[out, C * k * k]`, whatever input size the rewritten graph was typed at, so the
- * FC model's file loads unchanged (the conv weight `[out, C, k, k]` has the same bytes).
+ * A model's parameters: loading and saving them as safetensors, by the parameter layout of
+ * compiler/params.ts (names as torchvision's VGG, so PyTorch weights load as they are; shapes
+ * as the weight file holds them, so a graph after the FC-to-conv rewrite of dense evaluation
+ * loads the FC model's file unchanged).
  */
 import { VggcError, error, fail, type Diagnostic } from '../dsl/diagnostics.js';
-import { nodeById, numel, type Graph, type Node, type Shape } from '../compiler/ir.js';
-import { isConvertedFc } from '../compiler/params.js';
+import type { Graph } from '../compiler/ir.js';
+import { paramLayout } from '../compiler/params.js';
 import {
   READABLE_DTYPES,
   SafetensorsFile,
@@ -37,55 +20,19 @@ export interface ParamSpec {
   readonly nodeId: number;
   /** torchvision's name, e.g. `features.0.weight`. */
   readonly name: string;
+  /** The shape in the weight file. */
   readonly shape: number[];
   readonly kind: 'weight' | 'bias';
 }
 
-function shapeOf(g: Graph, n: Node): Shape {
-  if (!n.out) {
-    throw new Error(
-      `internal: parameterLayout needs a typed graph, but node ${n.id} (${n.op.op}) of ${g.name} has no shape; run shape inference first`,
-    );
-  }
-  return n.out;
-}
-
-/** Every parameter of `graph` in node order (weight, then bias), named as torchvision does. */
+/** Every parameter of `graph` in node order (weight, then bias), as weight files hold them. */
 export function parameterLayout(graph: Graph): ParamSpec[] {
-  const specs: ParamSpec[] = [];
-  let stack: 'features' | 'classifier' = 'features';
-  let index = 0;
-  for (const node of graph.nodes) {
-    const op = node.op;
-    if (op.op === 'input' || op.op === 'softmax') continue;
-    const fromFc = isConvertedFc(node);
-    if ((op.op === 'fc' || fromFc) && stack === 'features') {
-      stack = 'classifier';
-      index = 0;
-    }
-    if (op.op === 'conv' || op.op === 'fc') {
-      shapeOf(graph, node);
-      const inputId = node.inputs[0];
-      if (inputId === undefined)
-        throw new Error(`internal: node ${node.id} (${op.op}) has no input`);
-      const input = shapeOf(graph, nodeById(graph, inputId));
-      const weight =
-        op.op === 'fc'
-          ? [op.units, numel(input)]
-          : fromFc
-            ? [op.cout, input[0] * op.kernel * op.kernel]
-            : [op.cout, input[0], op.kernel, op.kernel];
-      // Lowering fixed the module path (compiler/params.ts); graphs built by hand count here.
-      const prefix = node.param ?? `${stack}.${index}`;
-      specs.push({ nodeId: node.id, name: `${prefix}.weight`, shape: weight, kind: 'weight' });
-      specs.push({ nodeId: node.id, name: `${prefix}.bias`, shape: [weight[0]!], kind: 'bias' });
-      // The module itself, then one module per fused epilogue step (relu, maxpool, dropout).
-      index += 1 + op.epilogue.length;
-    } else {
-      index += 1; // relu, maxpool, lrn, dropout
-    }
-  }
-  return specs;
+  return paramLayout(graph).map((p) => ({
+    nodeId: p.node,
+    name: p.name,
+    shape: [...p.fileShape],
+    kind: p.kind,
+  }));
 }
 
 /** The number of values of all parameters. */

@@ -101,24 +101,12 @@ describe('the import graph', () => {
     expect(cycles(project)).toEqual([]);
   });
 
-  it('runtime/ imports nothing from compiler/passes/ (only shrinking known offenders)', () => {
-    // runtime/ is switched over to compiler/compile.ts by its own branch; until it is merged,
-    // these are the imports left. The list may only shrink: a new offender fails.
-    const known = new Set([
-      'runtime/dense.ts -> compiler/passes/fc-to-conv.ts',
-      'runtime/dense.ts -> compiler/passes/index.ts',
-      'runtime/eval.ts -> compiler/passes/fc-to-conv.ts',
-      'runtime/eval.ts -> compiler/passes/index.ts',
-      'runtime/infer.ts -> compiler/passes/index.ts',
-      'runtime/infer.ts -> compiler/passes/output-head.ts',
-      'runtime/train/loop.ts -> compiler/passes/index.ts',
-      'runtime/train/loop.ts -> compiler/passes/remove-dropout.ts',
-    ]);
+  it('runtime/ imports nothing from compiler/passes/', () => {
     const offenders = [...project]
       .filter(([f]) => f.startsWith('runtime/'))
       .flatMap(([f, deps]) =>
         deps.filter((d) => d.startsWith('compiler/passes/')).map((d) => `${f} -> ${d}`),
       );
-    expect(offenders.filter((o) => !known.has(o))).toEqual([]);
+    expect(offenders).toEqual([]);
   });
 });

@@ -1,4 +1,6 @@
 /** Small helpers shared by the compiler tests. */
+import type { Node } from '../compiler/ir.js';
+import type { TypedGraph } from '../compiler/shapes.js';
 import type { TargetInfo } from '../compiler/wgsl/kernel.js';
 import { VggcError, type Diagnostic } from '../dsl/diagnostics.js';
 
@@ -53,3 +55,24 @@ export const TEST_TARGET: TargetInfo = {
   subgroups: false,
   software: true,
 };
+
+/** A small VGG-style chain with every kind of layer a pass rewrites: conv, pool, FC, dropout. */
+export const SMALL_NET = `model n { input 3x8x8
+  conv3-4, maxpool
+  FC-6, dropout 0.5
+  FC-3, soft-max }`;
+
+/**
+ * `g` with one more node that reads `id` (as a training graph's backward nodes read forward
+ * tensors): the must-not-fuse case of every fusion pass.
+ */
+export function addReader(g: TypedGraph, id: number): TypedGraph {
+  const src = g.nodes.find((n) => n.id === id)!;
+  const reader: Node & { out: typeof src.out } = {
+    id: Math.max(...g.nodes.map((n) => n.id)) + 1,
+    op: { op: 'relu' },
+    inputs: [id],
+    out: src.out,
+  };
+  return { ...g, nodes: [...g.nodes, reader] };
+}

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Graph, Node, Op, Shape } from '../compiler/ir.js';
+import { checkSource } from '../compiler/frontend.js';
+import type { Shape } from '../compiler/ir.js';
+import type { TypedGraph } from '../compiler/shapes.js';
 import { VggcError } from '../dsl/diagnostics.js';
 import {
   Xoshiro128,
@@ -11,29 +13,15 @@ import {
 } from '../runtime/init.js';
 import { parameterCount, parameterLayout } from '../runtime/weights.js';
 
-/** A typed graph: convs (3x3, each followed by ReLU), 'M' maxpools, then FCs (ReLU between). */
-function graph(name: string, input: Shape, layers: (number | 'M')[], fcs: number[]): Graph {
-  const nodes: Node[] = [];
-  let shape = input;
-  const add = (op: Op, out: Shape) => {
-    const prev = nodes[nodes.length - 1];
-    nodes.push({ id: nodes.length, op, inputs: prev ? [prev.id] : [], out });
-    shape = out;
-  };
-  add({ op: 'input', shape }, shape);
-  for (const l of layers) {
-    if (l === 'M') add({ op: 'maxpool' }, [shape[0], shape[1] >> 1, shape[2] >> 1]);
-    else {
-      add({ op: 'conv', kernel: 3, pad: 1, cout: l, epilogue: [] }, [l, shape[1], shape[2]]);
-      add({ op: 'relu' }, shape);
-    }
-  }
-  fcs.forEach((units, i) => {
-    add({ op: 'fc', units, epilogue: [] }, [units, 1, 1]);
-    if (i < fcs.length - 1) add({ op: 'relu' }, shape);
-  });
-  add({ op: 'softmax' }, shape);
-  return { name, nodes, train: {}, test: {} };
+/** A model in the DSL: convs (3x3, each followed by ReLU), 'M' maxpools, then FCs (ReLU between). */
+function graph(name: string, input: Shape, layers: (number | 'M')[], fcs: number[]): TypedGraph {
+  const body = [
+    ...layers.map((l) => (l === 'M' ? 'maxpool' : `conv3-${l}`)),
+    ...fcs.map((u) => `FC-${u}`),
+    'soft-max',
+  ];
+  const text = `model ${name} {\n input ${input.join('x')}\n ${body.join('\n ')}\n}`;
+  return checkSource({ name: `${name}.vgg`, text });
 }
 
 function stats(x: Float32Array): { mean: number; std: number; within1: number } {

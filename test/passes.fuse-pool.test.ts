@@ -1,13 +1,14 @@
 /** compiler/passes/fuse-pool.ts (conv + bias + ReLU + 2x2 max pool) on small hand-written models. */
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.js';
-import type { Graph, Node } from '../compiler/ir.js';
+import type { Graph } from '../compiler/ir.js';
 import { denseGraph, fcToConv, minDenseInput } from '../compiler/passes/fc-to-conv.js';
 import { fusePool } from '../compiler/passes/fuse-pool.js';
 import { fuseRelu } from '../compiler/passes/fuse-relu.js';
 import { optimizeForInference, parseFuseList } from '../compiler/passes/index.js';
 import { bypass } from '../compiler/passes/rewrite.js';
-import { inferShapes, macCount, type TypedGraph } from '../compiler/shapes.js';
+import { inferShapes, macCount } from '../compiler/shapes.js';
+import { addReader } from './helpers.js';
 
 const model = (body: string, input = '3x8x8') =>
   checkSource({ name: 't.vgg', text: `model t {\n input ${input}\n ${body}\n}` });
@@ -15,18 +16,6 @@ const ops = (g: Graph) => g.nodes.map((n) => n.op.op);
 const epilogues = (g: Graph) =>
   g.nodes.map((n) => ('epilogue' in n.op ? n.op.epilogue.map((s) => s.kind).join('+') : null));
 const byOp = (g: Graph, op: string) => g.nodes.filter((n) => n.op.op === op);
-
-/** Adds a node that reads `id` (as a training graph's backward nodes read forward tensors). */
-function addReader(g: TypedGraph, id: number): TypedGraph {
-  const src = g.nodes.find((n) => n.id === id)!;
-  const reader: Node & { out: typeof src.out } = {
-    id: Math.max(...g.nodes.map((n) => n.id)) + 1,
-    op: { op: 'relu' },
-    inputs: [id],
-    out: src.out,
-  };
-  return { ...g, nodes: [...g.nodes, reader] };
-}
 
 describe('fuse-pool (conv + bias + ReLU + 2x2 max pool)', () => {
   it('moves each pool that follows a conv into its epilogue, after the ReLU', () => {

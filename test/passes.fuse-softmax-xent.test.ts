@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fuseSoftmaxXent } from '../compiler/passes/fuse-softmax-xent.js';
+import { addReader } from './helpers.js';
 import { count, vgg } from './training-graph.js';
 
 describe('softmax-xent', () => {
@@ -15,5 +16,13 @@ describe('softmax-xent', () => {
     const softmax = vgg.nodes.find((n) => n.op.op === 'softmax')!;
     expect(head.inputs).toEqual(softmax.inputs);
     expect(g.nodes.length).toBe(vgg.nodes.length - 1);
+  });
+
+  it('must not fuse when the soft-max output has another reader', () => {
+    const softmax = vgg.nodes.find((n) => n.op.op === 'softmax')!;
+    const g = fuseSoftmaxXent(addReader(vgg, softmax.id));
+    expect(count(g, 'softmax')).toBe(1);
+    expect(count(g, 'xent-grad')).toBe(1);
+    expect(count(g, 'softmax-xent')).toBe(0);
   });
 });

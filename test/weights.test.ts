@@ -2,13 +2,18 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EpilogueStep, Graph, Node, Op, Shape } from '../compiler/ir.js';
+import { checkSource } from '../compiler/frontend.js';
+import type { Graph } from '../compiler/ir.js';
+import { fusePool } from '../compiler/passes/fuse-pool.js';
+import { fuseRelu } from '../compiler/passes/fuse-relu.js';
+import type { TypedGraph } from '../compiler/shapes.js';
 import { VggcError } from '../dsl/diagnostics.js';
 import { readSafetensors, writeSafetensors } from '../runtime/safetensors.js';
 import { loadWeights, parameterCount, parameterLayout, saveWeights } from '../runtime/weights.js';
 
 // ---------------------------------------------------------------------------------------------
-// A hand-made typed Graph, as lowering + shape inference would produce it
+// A VGG written in the DSL: lowering fixes the parameter names (compiler/lower.ts), which the
+// layout (compiler/params.ts) and so the weight files read
 
 /** A conv3 (or conv1 with `[cout, 1]`), 'M' maxpool, 'LRN'. */
 type Layer = number | [cout: number, kernel: number] | 'M' | 'LRN';
@@ -18,59 +23,28 @@ interface Opts {
   channels?: number;
   fcs?: number[];
   classes?: number;
-  /** Fold ReLU, maxpool and dropout into the producing conv/fc's epilogue. */
+  /** Fold ReLU and maxpool into the producing conv/fc's epilogue (the fusion passes). */
   fused?: boolean;
   /** Leave out the dropout after the hidden FCs. */
   noDropout?: boolean;
 }
 
-function buildVgg(name: string, layers: Layer[], opts: Opts = {}): Graph {
+function buildVgg(name: string, layers: Layer[], opts: Opts = {}): TypedGraph {
   const { size = 224, channels = 3, fcs = [4096, 4096], classes = 1000, fused = false } = opts;
-  const nodes: Node[] = [];
-  let shape: Shape = [channels, size, size];
-  const add = (op: Op, out: Shape): Node => {
-    const prev = nodes[nodes.length - 1];
-    const node: Node = { id: nodes.length, op, inputs: prev ? [prev.id] : [], out };
-    nodes.push(node);
-    shape = out;
-    return node;
-  };
-  /** Appends to the last conv/fc's epilogue when fused, else adds a node. */
-  const step = (s: EpilogueStep, op: Op, out: Shape) => {
-    const last = nodes[nodes.length - 1]!;
-    if (fused && (last.op.op === 'conv' || last.op.op === 'fc')) {
-      nodes[nodes.length - 1] = {
-        ...last,
-        op: { ...last.op, epilogue: [...last.op.epilogue, s] },
-        out,
-      };
-      shape = out;
-    } else {
-      add(op, out);
-    }
-  };
-  add({ op: 'input', shape }, shape);
-  for (const l of layers) {
-    if (l === 'M') {
-      step({ kind: 'maxpool' }, { op: 'maxpool' }, [shape[0], shape[1] >> 1, shape[2] >> 1]);
-    } else if (l === 'LRN') {
-      add({ op: 'lrn', n: 5, alpha: 1e-4, beta: 0.75, k: 2 }, shape);
-    } else {
-      const [cout, kernel] = typeof l === 'number' ? [l, 3] : l;
-      add({ op: 'conv', kernel, pad: kernel >> 1, cout, epilogue: [] }, [cout, shape[1], shape[2]]);
-      step({ kind: 'relu' }, { op: 'relu' }, shape);
-    }
-  }
-  for (const units of fcs) {
-    add({ op: 'fc', units, epilogue: [] }, [units, 1, 1]);
-    step({ kind: 'relu' }, { op: 'relu' }, shape);
-    // stream: the id the dropout node gets when not fused.
-    const drop = { kind: 'dropout', p: 0.5, stream: nodes.length } as const;
-    if (!opts.noDropout) step(drop, { op: 'dropout', p: 0.5 }, shape);
-  }
-  add({ op: 'fc', units: classes, epilogue: [] }, [classes, 1, 1]);
-  add({ op: 'softmax' }, shape);
-  return { name, nodes, train: {}, test: {} };
+  const body = layers.map((l) =>
+    l === 'M'
+      ? 'maxpool'
+      : l === 'LRN'
+        ? 'LRN'
+        : typeof l === 'number'
+          ? `conv3-${l}`
+          : `conv${l[1]}-${l[0]}`,
+  );
+  for (const units of fcs) body.push(opts.noDropout ? `FC-${units}` : `FC-${units}, dropout 0.5`);
+  body.push(`FC-${classes}`, 'soft-max');
+  const text = `model ${name} {\n input ${channels}x${size}x${size}\n ${body.join('\n ')}\n}`;
+  const g = checkSource({ name: `${name}.vgg`, text });
+  return fused ? fusePool(fuseRelu(g)) : g;
 }
 
 const A: Layer[] = [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'];

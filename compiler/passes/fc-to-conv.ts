@@ -10,7 +10,7 @@
  * Nothing else changes: the epilogue (a fused ReLU) and the parameter name (`node.param`,
  * `classifier.0`) stay, and so do the bytes of the weight: the FC weight `[out, C*k*k]`, its
  * input flattened in C x H x W order, is the conv weight `[out, C, k, k]` in memory. So the FC
- * model's weight file loads as it is (compiler/params.ts, `isConvertedFc`).
+ * model's weight file loads as it is: the conv is marked `fromFc` (compiler/params.ts).
  *
  * Only square kernels exist in the IR: a model whose first FC reads a non-square map (declared
  * input not square) is refused with a VggcError. The paper's models are square.
@@ -46,6 +46,7 @@ export function fcToConv<G extends TypedGraph>(g: G): G {
     return {
       ...node,
       op: { op: 'conv' as const, kernel: h, pad: 0, cout: op.units, epilogue: op.epilogue },
+      fromFc: true as const,
     };
   });
   return { ...g, nodes } as G;

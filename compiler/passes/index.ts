@@ -4,6 +4,7 @@
  */
 import { VggcError, error } from '../../dsl/diagnostics.js';
 import type { Graph } from '../ir.js';
+import { verifyGraph } from '../verify.js';
 import { fuseDropout } from './fuse-dropout.js';
 import { fusePool } from './fuse-pool.js';
 import { fuseRelu } from './fuse-relu.js';
@@ -48,21 +49,52 @@ export function parseFuseList(text: string): FusionName[] {
   return names as FusionName[];
 }
 
+/** A named graph rewrite. */
+export interface Pass<G extends Graph = Graph> {
+  readonly name: string;
+  readonly run: (g: G) => G;
+}
+
+/** Called after each pass with its name, its place (1, 2, ...) and the graph it returned. */
+export type PassInstrument = (pass: string, index: number, graph: Graph) => void;
+
+/**
+ * Runs `passes` in order. After every pass the verifier checks the graph (compiler/verify.ts):
+ * a pass that breaks an invariant is an internal error naming it. `instrument` sees each result
+ * (`vggc compile --dump-passes`).
+ */
+export function runPasses<G extends Graph>(
+  g: G,
+  passes: readonly Pass<G>[],
+  instrument?: PassInstrument,
+): G {
+  let out = g;
+  passes.forEach((pass, i) => {
+    out = pass.run(out);
+    verifyGraph(out, pass.name);
+    instrument?.(pass.name, i + 1, out);
+  });
+  return out;
+}
+
+/** The selected fusion passes, in FUSIONS order. */
+export function fusionPasses<G extends Graph>(fuse: FuseOption): Pass<G>[] {
+  return Object.entries(FUSIONS)
+    .filter(([name]) => fuse === true || (Array.isArray(fuse) && fuse.includes(name)))
+    .map(([name, run]) => ({ name, run: (g: G) => run(g) }));
+}
+
+export const removeDropoutPass = <G extends Graph>(): Pass<G> => ({
+  name: 'remove-dropout',
+  run: (g: G) => removeDropout(g),
+});
+
 /** The inference pipeline: dropout removal, then the selected fusions. */
 export function optimizeForInference<G extends Graph>(g: G, fuse: FuseOption = true): G {
-  return applyFusions(removeDropout(g), fuse);
+  return runPasses(g, [removeDropoutPass<G>(), ...fusionPasses<G>(fuse)]);
 }
 
 /** The training pipeline (after autodiff): the selected fusions; dropout stays. */
 export function optimizeForTraining<G extends Graph>(g: G, fuse: FuseOption = true): G {
-  return applyFusions(g, fuse);
-}
-
-function applyFusions<G extends Graph>(g: G, fuse: FuseOption): G {
-  let out = g;
-  for (const [name, pass] of Object.entries(FUSIONS)) {
-    const on = fuse === true || (Array.isArray(fuse) && fuse.includes(name));
-    if (on) out = pass(out);
-  }
-  return out;
+  return runPasses(g, fusionPasses<G>(fuse));
 }
