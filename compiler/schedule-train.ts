@@ -152,10 +152,10 @@ export function scheduleTrainingNode(node: TypedNode, ctx: TrainContext): Schedu
       let kernels: Kernel[];
       if (op.op === 'conv-grad-data') {
         const spec = convSpec(n, cin, h, w, dy.out[0], op.kernel, op.pad);
-        kernels = convBackwardDataKernels(spec, target, { reluMask: op.mask });
+        kernels = convBackwardDataKernels({ ...spec, mask: op.mask }, target);
       } else {
         const spec = { n, inFeatures: cin * h * w, outFeatures: dy.out[0], relu: false };
-        kernels = fcBackwardDataKernels(spec, target, { mask: op.mask });
+        kernels = fcBackwardDataKernels({ ...spec, mask: op.mask }, target);
       }
       return { kernels, bind };
     }

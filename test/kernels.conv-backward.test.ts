@@ -158,7 +158,7 @@ describe('conv backward kernels', async () => {
     const x = reluMask ? maskSource(n * cin * h * w) : randomArray(n * cin * h * w, seed++, 1);
     const wt = randomArray(cout * cin * k * k, seed++, 1 / Math.sqrt(cin * k * k));
     const dy = randomArray(n * cout * h * w, seed++, 1);
-    const dataKernels = convBackwardDataKernels(spec, target, { reluMask }, tuning);
+    const dataKernels = convBackwardDataKernels({ ...spec, mask: reluMask }, target, tuning);
     const weightKernels = convBackwardWeightKernels(spec, target, tuning);
     const tensors: Record<string, Float32Array | number> = {
       x,
@@ -204,7 +204,7 @@ describe('conv backward kernels', async () => {
     for (const sg of [true, false]) {
       const t = targetOf(g, sg);
       for (const reluMask of [false, true]) {
-        const [k, ...rest] = convBackwardDataKernels(spec, t, { reluMask });
+        const [k, ...rest] = convBackwardDataKernels({ ...spec, mask: reluMask }, t);
         expect(rest.length).toBe(0);
         expect(k!.name).toBe(`conv3x3_bwd_data_c64_k64_56x56_n8${reluMask ? '_relumask' : ''}`);
         expect(k!.code.startsWith(`// ${k!.name}:`)).toBe(true);

@@ -30,7 +30,7 @@
  */
 import { chunkBinding, chunkRange, fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
-import { range } from './template.js';
+import { range, enableSubgroups } from './template.js';
 
 export interface ConvValidSpec {
   /** Batch size N. */
@@ -252,7 +252,7 @@ ${rs.flatMap((r) => ps.map((p) => `    acc${r}_${p} += wt${r} * xs${p};`)).join(
       : 'loaded by every lane.'
   }
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${chGroups} channel group(s) x ${tiles} tile(s) (${tilesY}x${tilesX} per image), tiles fastest.
-${sg ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 const COUT: u32 = ${COUT}u;
 const K: u32 = ${K}u;
 const KK: u32 = ${K * K}u;

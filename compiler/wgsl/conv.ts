@@ -43,7 +43,7 @@
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
 import { NAN_MAX } from './maxpool.js';
-import { indent, range } from './template.js';
+import { indent, range, enableSubgroups } from './template.js';
 
 export interface ConvSpec {
   /** Batch size N. */
@@ -411,7 +411,7 @@ ${
 //   ${p.tiles} pixel tiles (N x ${pool ? `ceil(OH / ${R / 2}) x ceil(OW / ${C / 2})` : `ceil(H / ${R}) x ceil(W / ${C})`}) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
 
   const code = `${header}
-${sg ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 const CIN: u32 = ${CIN}u;
 const H: u32 = ${H}u;
 const W: u32 = ${W}u;

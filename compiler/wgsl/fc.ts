@@ -30,8 +30,8 @@
  * the 4-u32 read-only binding 'params', bound whole by every chunk.
  */
 import { dropoutMaskWgsl } from './dropout.js';
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
-import { gcd, indent, lcm } from './template.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { foldGrid, gcd, indent, lcm, enableSubgroups } from './template.js';
 
 export interface FcSpec {
   /** Batch size N. */
@@ -276,7 +276,7 @@ ${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b} = ${T}(0.0);`)).join('\n')
 //   ${V === 4 ? 'vec4' : 'scalar'} loads, so each weight element is loaded once per batch tile; no reduction.
 //   x is ${useSubgroups ? 'shared through subgroupBroadcast: each lane loads x[k + sid % 4], lanes 0..3 broadcast' : 'loaded by every lane'}.
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${plural(rowGroups, 'row group')} x ${plural(batchTiles, 'batch tile')}.
-${useSubgroups ? 'enable subgroups;\n' : ''}
+${enableSubgroups(useSubgroups)}
 ${consts}
 
 @compute @workgroup_size(${WG})

@@ -22,8 +22,8 @@
  * and after C - 1 read as 0, which makes their t and u 0. Two loads and one store per element;
  * one pow and one division per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
-import { f32Literal } from './template.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Literal, foldGrid } from './template.js';
 import type { LrnSpec } from './lrn.js';
 
 export type LrnBackwardSpec = LrnSpec;

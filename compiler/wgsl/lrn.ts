@@ -15,8 +15,8 @@
  * with static indices): every input element is loaded once and every output stored once, and the
  * sum of squares is recomputed from the registers each step (no running sum, so no cancellation).
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
-import { f32Literal } from './template.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Literal, foldGrid } from './template.js';
 
 export interface LrnSpec {
   /** Batch size. */

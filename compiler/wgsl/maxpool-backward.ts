@@ -14,7 +14,8 @@
  * right-most windows also zero the dropped column of an odd W, those of the bottom windows the
  * dropped row of an odd H (and the corner).
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { foldGrid } from './template.js';
 import type { MaxpoolSpec } from './maxpool.js';
 
 export type MaxpoolBackwardSpec = MaxpoolSpec;

@@ -9,7 +9,8 @@
  * vec2 (2 loads + 1 store for 2 outputs, against 8 + 2 in the scalar form); otherwise each
  * invocation reads its 4 inputs as scalars and writes one output.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { foldGrid } from './template.js';
 
 export interface MaxpoolSpec {
   /** Batch size. */

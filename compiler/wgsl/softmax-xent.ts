@@ -15,7 +15,8 @@
  * ("online soft-max"), a tree reduction in workgroup memory combines them (ties between lanes go
  * to the smaller index), a second pass writes dx. Two reads of x and one write per element.
  */
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { foldGrid } from './template.js';
 
 export interface SoftmaxXentSpec {
   /** Batch size N (dx is divided by it). */

@@ -7,7 +7,8 @@
  * exp(old max - new max) whenever the max grows); the pairs are combined by a tree reduction in
  * workgroup memory; a second pass writes the outputs. Two reads and one write per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { foldGrid } from './template.js';
 
 export interface SoftmaxSpec {
   /** Batch size. */
