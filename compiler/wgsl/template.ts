@@ -127,12 +127,13 @@ export function treeWorkgroupSize(items: number, target: TargetInfo): number {
 /**
  * Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit
  * (`maxComputeWorkgroupsPerDimension`); kernels recover the linear index as `y * gx + x`.
+ * `what` names the kernel in the error when even that is too large.
  */
-export function foldGrid(count: number, maxPerDim: number): [number, number] {
+export function foldGrid(count: number, maxPerDim: number, what = 'internal'): [number, number] {
   if (count <= maxPerDim) return [count, 1];
   const gy = Math.ceil(count / maxPerDim);
   const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
+  if (gy > maxPerDim) throw new Error(`${what}: grid of ${count} workgroups is too large`);
   return [gx, gy];
 }
 
@@ -151,6 +152,15 @@ export function gridXZ(
   const gz = Math.ceil(groups / maxDim);
   return [Math.ceil(groups / gz), y, gz];
 }
+
+/**
+ * `@compute` and the head of `main` for a kernel of one item per invocation, the grid folded
+ * into 2-D (GX workgroups per row, a WGSL constant): `i` is the item, INVOCATIONS its bound.
+ */
+export const invocationMain = (wg: number): string => `@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * (GX * ${wg}u);
+  if (i >= INVOCATIONS) { return; }`;
 
 // ---------------------------------------------------------------------------------------------
 // Subgroups
