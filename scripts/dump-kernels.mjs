@@ -92,6 +92,13 @@ const tag = (o) =>
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(',');
 
+/** Every spec on every target with every tuning: `each(label, spec, target, tuning)`. */
+function sweep(what, specs, tunings, each) {
+  for (const s of specs)
+    for (const [tn, t] of Object.entries(TARGETS))
+      for (const tu of tunings) each(`${what} ${tag(s)} ${tn} ${tag(tu)}`, s, t, tu);
+}
+
 // --- conv (forward, with relu / pool epilogues) ---
 const convSpecs = [];
 for (const [n, cin, h, wd, cout, k] of [
@@ -126,13 +133,10 @@ const convTunings = [
   { workgroupSize: 12 },
   { coTile: 6 },
 ];
-for (const s of convSpecs)
-  for (const [tn, t] of Object.entries(TARGETS))
-    for (const tu of convTunings) {
-      const label = `conv ${tag(s)} ${tn} ${tag(tu)}`;
-      record(label, () => convKernels(s, t, tu));
-      record(`${label} scratch`, () => convScratch(s, t, tu));
-    }
+sweep('conv', convSpecs, convTunings, (label, s, t, tu) => {
+  record(label, () => convKernels(s, t, tu));
+  record(`${label} scratch`, () => convScratch(s, t, tu));
+});
 record('conv bad pad', () => convKernels({ ...convSpecs[0], pad: 0 }, TARGETS.swSg));
 record('conv bad n', () => convKernels({ ...convSpecs[0], n: 0 }, TARGETS.swSg));
 record('conv k5', () => convKernels({ ...convSpecs[0], kernel: 5, pad: 2 }, TARGETS.swSg));
@@ -154,15 +158,12 @@ const bwdTunings = [
   { subgroups: false },
   { workgroupSize: 12 },
 ];
-for (const s of bwdSpecs)
-  for (const [tn, t] of Object.entries(TARGETS))
-    for (const tu of bwdTunings) {
-      const label = `conv-bwd ${tag(s)} ${tn} ${tag(tu)}`;
-      for (const mask of [false, true])
-        record(`${label} data mask=${mask}`, () => convBackwardDataKernels({ ...s, mask }, t, tu));
-      record(`${label} weight`, () => convBackwardWeightKernels(s, t, tu));
-      record(`${label} scratch`, () => convBackwardScratch(s, t, tu));
-    }
+sweep('conv-bwd', bwdSpecs, bwdTunings, (label, s, t, tu) => {
+  for (const mask of [false, true])
+    record(`${label} data mask=${mask}`, () => convBackwardDataKernels({ ...s, mask }, t, tu));
+  record(`${label} weight`, () => convBackwardWeightKernels(s, t, tu));
+  record(`${label} scratch`, () => convBackwardScratch(s, t, tu));
+});
 record('conv-bwd bad pad', () =>
   convBackwardDataKernels({ ...convSpecs[0], pad: 0 }, TARGETS.swSg),
 );
@@ -191,10 +192,9 @@ const validTunings = [
   { workgroupSize: 36 },
   { tileW: 17 },
 ];
-for (const s of validSpecs)
-  for (const [tn, t] of Object.entries(TARGETS))
-    for (const tu of validTunings)
-      record(`conv-valid ${tag(s)} ${tn} ${tag(tu)}`, () => convValidKernels(s, t, tu));
+sweep('conv-valid', validSpecs, validTunings, (label, s, t, tu) =>
+  record(label, () => convValidKernels(s, t, tu)),
+);
 
 // --- fc (forward, relu / dropout epilogues, chunked weights) ---
 const fcSpecs = [];
@@ -223,28 +223,26 @@ const fcTunings = [
   { subgroups: false },
   { batchTile: 0 },
 ];
-for (const s of fcSpecs)
-  for (const [tn, t] of Object.entries(TARGETS))
-    for (const tu of fcTunings) record(`fc ${tag(s)} ${tn} ${tag(tu)}`, () => fcKernels(s, t, tu));
+sweep('fc', fcSpecs, fcTunings, (label, s, t, tu) => record(label, () => fcKernels(s, t, tu)));
 record('fc bad p', () => fcKernels({ ...fcSpecs[0], dropout: { p: 1 } }, TARGETS.swSg));
 record('fc bad n', () => fcKernels({ ...fcSpecs[0], n: 0 }, TARGETS.swSg));
 
 // --- fc backward ---
-for (const s of fcSpecs.filter((s) => !s.dropout && !s.relu))
-  for (const [tn, t] of Object.entries(TARGETS)) {
-    for (const tu of [
-      {},
-      { batchTile: 3, workgroupSize: 32 },
-      { subgroups: false },
-      { batchTile: 0 },
-    ])
-      for (const mask of [false, true])
-        record(`fc-bwd-data ${tag(s)} ${tn} ${tag(tu)} mask=${mask}`, () =>
-          fcBackwardDataKernels({ ...s, mask }, t, tu),
-        );
-    for (const tu of [{}, { rowsPerLane: 3, workgroupSize: 32 }, { subgroups: false }])
-      record(`fc-bwd-weight ${tag(s)} ${tn} ${tag(tu)}`, () => fcBackwardWeightKernels(s, t, tu));
-  }
+const fcBwdSpecs = fcSpecs.filter((s) => !s.dropout && !s.relu);
+const dataTunings = [
+  {},
+  { batchTile: 3, workgroupSize: 32 },
+  { subgroups: false },
+  { batchTile: 0 },
+];
+sweep('fc-bwd-data', fcBwdSpecs, dataTunings, (label, s, t, tu) => {
+  for (const mask of [false, true])
+    record(`${label} mask=${mask}`, () => fcBackwardDataKernels({ ...s, mask }, t, tu));
+});
+const weightTunings = [{}, { rowsPerLane: 3, workgroupSize: 32 }, { subgroups: false }];
+sweep('fc-bwd-weight', fcBwdSpecs, weightTunings, (label, s, t, tu) =>
+  record(label, () => fcBackwardWeightKernels(s, t, tu)),
+);
 
 // --- elementwise and the rest ---
 const small = [TARGETS.swSg, TARGETS.tiny];

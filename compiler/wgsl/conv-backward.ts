@@ -40,18 +40,19 @@ import type { ConvScratch, ConvSpec } from './conv.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
 import {
   defaultLanes,
+  enableSubgroups,
   gridXZ,
   indent,
   lanesConst,
   plus,
   range,
   requirePositiveIntegers,
+  sharedWeightsNote,
   subgroupGuard,
   tileWorkgroupSize,
   useSubgroups,
   windowMasks,
   workgroupMain,
-  enableSubgroups,
 } from './template.js';
 
 /** The convolution whose gradients are computed, with the data kernel's fusion flag. */
@@ -238,11 +239,7 @@ export function convBackwardDataKernels(
 //   per output channel it loads its ${WR} x ${WC} dy window (scalar loads, masked: zero outside the image)
 //   and does ${CI * R * KK} vec4 multiply-adds (unrolled).
 //   dx${mask ? ' and mask_src' : ''}: ${vecOut ? 'bound as vec4s (W % 4 == 0), one store per 4 pixels' : 'scalar stores'}.
-//   Weights: ${
-    sg
-      ? `each lane of a group of ${LANES} loads ${regs} of the channel's ${BLOCK}, shared by subgroupBroadcast from lanes 0..${LANES - 1};\n//   needs subgroup size >= ${LANES} (checked: writes NaN otherwise)`
-      : `every lane loads the channel's ${BLOCK} itself (no subgroups)`
-  }.
+//   Weights: ${sharedWeightsNote(sg, LANES, regs, BLOCK)}.
 //   Workgroup size ${WG}; dispatch (${grid.join(', ')}) = ${tiles} pixel tiles (N x ceil(H / ${R}) x ceil(W / ${C})) / ${WG},
 //   x ${ciBlocks} block${ciBlocks > 1 ? 's' : ''} of ${CI} input channels.`;
 

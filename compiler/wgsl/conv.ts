@@ -52,6 +52,7 @@ import {
   plusSigned,
   range,
   requirePositiveIntegers,
+  sharedWeightsNote,
   subgroupGuard,
   tileWorkgroupSize,
   useSubgroups,
@@ -378,11 +379,7 @@ ${
 //   registers after the loop: ${CO * (R / 2) * (C / 2)} outputs stored per invocation, no pre-pool tensor.`
       : ''
   }
-//   Weights: ${
-    sg
-      ? `each lane of a group of ${LANES} loads ${regs} of the channel's ${BLOCK}, shared by subgroupBroadcast from lanes 0..${LANES - 1};\n//   needs subgroup size >= ${LANES} (checked: writes NaN otherwise)`
-      : `every lane loads the channel's ${BLOCK} itself (no subgroups)`
-  }.
+//   Weights: ${sharedWeightsNote(sg, LANES, regs, BLOCK)}.
 //   Workgroup size ${WG}, all in one block of output channels; dispatch (${p.grid.join(', ')}) =
 //   ${p.tiles} pixel tiles (N x ${pool ? `ceil(OH / ${R / 2}) x ceil(OW / ${C / 2})` : `ceil(H / ${R}) x ceil(W / ${C})`}) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
 

@@ -25,7 +25,7 @@
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
 import {
   f32Literal,
-  foldGrid,
+  invocationGrid,
   invocationMain,
   range,
   requirePositiveIntegers,
@@ -48,10 +48,7 @@ export function lrnBackwardKernels(spec: LrnBackwardSpec, target: TargetInfo): K
   const { V, T } = vectorOf(plane);
   const P = plane / V;
   const invocations = n * P;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const steps = Math.ceil((c + 2 * H) / L);
   const ring = range(L);
   const mod = (v: number): number => ((v % L) + L) % L;

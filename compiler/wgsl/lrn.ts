@@ -18,7 +18,7 @@
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
 import {
   f32Literal,
-  foldGrid,
+  invocationGrid,
   invocationMain,
   range,
   requirePositiveIntegers,
@@ -51,10 +51,7 @@ export function lrnKernels(spec: LrnSpec, target: TargetInfo): Kernel[] {
   const { V, T } = vectorOf(plane);
   const P = plane / V; // elements of type T per channel plane
   const invocations = n * P;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const steps = Math.ceil(c / L); // iterations of the unrolled channel loop
   const ring = range(L);
   const sumSq = ring.map((s) => `r${s} * r${s}`).join(' + ');

@@ -15,7 +15,7 @@
  * dropped row of an odd H (and the corner).
  */
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
-import { foldGrid, invocationMain, requirePositiveIntegers } from './template.js';
+import { invocationGrid, invocationMain, requirePositiveIntegers } from './template.js';
 import type { MaxpoolSpec } from './maxpool.js';
 
 export type MaxpoolBackwardSpec = MaxpoolSpec;
@@ -52,10 +52,7 @@ export function maxpoolBackwardKernels(spec: MaxpoolBackwardSpec, target: Target
   const vec = w % 4 === 0;
   const perRow = vec ? ow / 2 : ow;
   const invocations = planes * oh * perRow;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const oddH = h % 2 === 1;
   const oddW = w % 2 === 1;
   const name = `maxpool2x2_bwd_c${c}_${h}x${w}_n${n}`;

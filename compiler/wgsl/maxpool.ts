@@ -10,7 +10,7 @@
  * invocation reads its 4 inputs as scalars and writes one output.
  */
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
-import { foldGrid, invocationMain, requirePositiveIntegers } from './template.js';
+import { invocationGrid, invocationMain, requirePositiveIntegers } from './template.js';
 
 export interface MaxpoolSpec {
   /** Batch size. */
@@ -45,10 +45,7 @@ export function maxpoolKernels(spec: MaxpoolSpec, target: TargetInfo): Kernel[] 
   // Invocations: one per output pair (vec form) or per output (scalar form).
   const perRow = vec ? ow / 2 : ow;
   const invocations = planes * oh * perRow;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const name = `maxpool2x2_c${c}_${h}x${w}_n${n}`;
   const header = `// ${name}: 2x2 max pooling, stride 2 (PyTorch semantics: odd sides drop the last row/column;
 // a NaN in a window gives NaN).

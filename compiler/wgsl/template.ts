@@ -153,6 +153,14 @@ export function gridXZ(
   return [Math.ceil(groups / gz), y, gz];
 }
 
+/** The grid of `invocations` invocations in workgroups of `wg`, folded into 2-D (`foldGrid`). */
+export const invocationGrid = (
+  invocations: number,
+  wg: number,
+  target: TargetInfo,
+): [number, number] =>
+  foldGrid(Math.ceil(invocations / wg), target.maxComputeWorkgroupsPerDimension);
+
 /**
  * `@compute` and the head of `main` for a kernel of one item per invocation, the grid folded
  * into 2-D (GX workgroups per row, a WGSL constant): `i` is the item, INVOCATIONS its bound.
@@ -186,6 +194,17 @@ fn main(
   @builtin(local_invocation_index) lid: u32,${builtins}
 ) {`;
 }
+
+/** Header text: how the lanes get the `block` weights of a channel (one shared operand). */
+export const sharedWeightsNote = (
+  sg: boolean,
+  lanes: number,
+  regs: number,
+  block: number,
+): string =>
+  sg
+    ? `each lane of a group of ${lanes} loads ${regs} of the channel's ${block}, shared by subgroupBroadcast from lanes 0..${lanes - 1};\n//   needs subgroup size >= ${lanes} (checked: writes NaN otherwise)`
+    : `every lane loads the channel's ${block} itself (no subgroups)`;
 
 /** A quiet NaN that the compiler cannot fold away (it depends on the subgroup size). */
 export const SUBGROUP_NAN = 'bitcast<f32>(0x7fc00000u + min(sgsize, 0u))';
