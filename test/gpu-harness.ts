@@ -6,8 +6,43 @@
  * kernel that leaves an output element unwritten fails its test. All kernels run in one submit,
  * one compute pass each, in order; Dawn errors become failures through `checked()`.
  */
+import { it, type TestContext } from 'vitest';
 import type { Kernel } from '../compiler/wgsl/kernel.js';
 import { checked, type Gpu } from '../runtime/device.js';
+
+/** What a kernel variant needs from the adapter beyond core WebGPU. */
+export interface VariantNeeds {
+  /** WGSL subgroup built-ins (`enable subgroups;`). */
+  readonly subgroups?: boolean;
+}
+
+/** Why this adapter cannot run a variant that needs `needs`; undefined when it can. */
+export function whyUnsupported(gpu: Gpu, needs: VariantNeeds): string | undefined {
+  if (needs.subgroups && !gpu.subgroups) return 'the adapter has no subgroups';
+  return undefined;
+}
+
+/**
+ * Skips the running test when the adapter cannot run the variant: vitest reports it as skipped,
+ * with the reason, never as passed. (A variant must not quietly fall back to another one either:
+ * build its target with the feature on, and call this first.)
+ */
+export function skipUnsupported(ctx: TestContext, gpu: Gpu, needs: VariantNeeds): void {
+  const why = whyUnsupported(gpu, needs);
+  ctx.skip(why !== undefined, why);
+}
+
+/** `it` for the tests of one kernel variant: each calls `skipUnsupported` before it runs. */
+export function variantIt(
+  gpu: Gpu,
+  needs: VariantNeeds,
+): (name: string, fn: () => Promise<void>) => void {
+  return (name, fn) =>
+    it(name, async (ctx) => {
+      skipUnsupported(ctx, gpu, needs);
+      await fn();
+    });
+}
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 

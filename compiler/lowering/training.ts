@@ -70,13 +70,13 @@ const gradData = (ctx: LowerContext<Extract<TrainingOp, { mask: boolean }>>): Lo
   if (node.op.mask) bind.mask_src = ctx.act(ctx.input(1).id);
   const kernels =
     node.op.op === 'conv-grad-data'
-      ? convBackwardDataKernels(convSpec(ctx, cin, h, w, dy.out[0]), target, {
-          reluMask: node.op.mask,
-        })
-      : fcBackwardDataKernels(
-          { n, inFeatures: cin * h * w, outFeatures: dy.out[0], relu: false },
+      ? convBackwardDataKernels(
+          { ...convSpec(ctx, cin, h, w, dy.out[0]), mask: node.op.mask },
           target,
-          { mask: node.op.mask },
+        )
+      : fcBackwardDataKernels(
+          { n, inFeatures: cin * h * w, outFeatures: dy.out[0], relu: false, mask: node.op.mask },
+          target,
         );
   return { kernels, bind };
 };

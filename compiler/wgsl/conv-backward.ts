@@ -38,11 +38,30 @@
  */
 import type { ConvScratch, ConvSpec } from './conv.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
-import { indent, range } from './template.js';
+import {
+  defaultLanes,
+  enableSubgroups,
+  gridXZ,
+  indent,
+  lanesConst,
+  plus,
+  range,
+  requirePositiveIntegers,
+  sharedWeightsNote,
+  subgroupGuard,
+  tileWorkgroupSize,
+  useSubgroups,
+  windowMasks,
+  workgroupMain,
+} from './template.js';
 
-export interface ConvBackwardDataOptions {
-  /** Zero dx where `mask_src` (the forward input x of this convolution, post-ReLU) is <= 0. */
-  readonly reluMask?: boolean;
+/** The convolution whose gradients are computed, with the data kernel's fusion flag. */
+export interface ConvBackwardSpec extends ConvSpec {
+  /**
+   * Data kernel: fuse the ReLU backward of this convolution's input: bind 'mask_src' (the forward
+   * input x, post-ReLU) and zero dx where it is <= 0. Default false; the weight kernels ignore it.
+   */
+  readonly mask?: boolean;
 }
 
 /** Tile sizes and switches; the defaults are the ones chosen for lavapipe. */
@@ -63,10 +82,6 @@ export interface ConvBackwardTuning {
 
 const round4 = (n: number): number => Math.ceil(n / 4) * 4;
 
-/** `i32(base) + d` written without a `+ -1`. */
-const plus = (base: string, d: number): string =>
-  d === 0 ? base : `${base} ${d < 0 ? '-' : '+'} ${Math.abs(d)}`;
-
 interface Common {
   readonly K: number;
   readonly P: number;
@@ -77,10 +92,7 @@ interface Common {
 
 function validate(spec: ConvSpec, target: TargetInfo, tuning: ConvBackwardTuning): Common {
   const { n, cin, h, w, cout, kernel: K, pad: P } = spec;
-  for (const [k, v] of Object.entries({ n, cin, h, w, cout })) {
-    if (!Number.isInteger(v) || v < 1)
-      throw new Error(`conv backward: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers('conv backward', { n, cin, h, w, cout });
   if (K !== 1 && K !== 3) throw new Error(`conv backward: kernel must be 1 or 3, got ${String(K)}`);
   if (2 * P !== K - 1)
     throw new Error(`conv backward: a ${K}x${K} kernel needs pad ${(K - 1) / 2}`);
@@ -95,73 +107,37 @@ function validate(spec: ConvSpec, target: TargetInfo, tuning: ConvBackwardTuning
         `(${target.maxStorageBufferBindingSize}); split the batch`,
     );
   }
-  const subgroups = target.subgroups && (tuning.subgroups ?? true);
-  const lanes =
-    target.subgroupMinSize !== undefined
-      ? target.subgroupMinSize >= 8
-        ? 8
-        : 4
-      : target.software
-        ? 8
-        : 4;
-  return { K, P, KK: K * K, subgroups, lanes };
+  return { K, P, KK: K * K, subgroups: useSubgroups(target, tuning), lanes: defaultLanes(target) };
 }
 
-/**
- * Invocations per workgroup for `items` parallel items: a multiple of 8 (a subgroup of 8 or more
- * has its first 8 lanes). GPU: 64 or fewer. Lavapipe: 8 x s, s <= 8, leaving the fewest idle
- * subgroups in the last workgroup (as in conv.ts).
- */
+/** Invocations per workgroup for `items` parallel items (template.ts), a multiple of 8. */
 function workgroupSize(items: number, target: TargetInfo, tuning: ConvBackwardTuning): number {
-  let wg: number;
-  if (tuning.workgroupSize !== undefined) wg = tuning.workgroupSize;
-  else {
-    const subgroups = Math.ceil(items / 8);
-    if (!target.software) wg = Math.min(64, subgroups * 8);
-    else {
-      let best = 1;
-      for (let s = 2; s <= 8; s++) {
-        const idle = (n: number): number => Math.ceil(subgroups / n) * n - subgroups;
-        if (idle(s) <= idle(best)) best = s;
-      }
-      wg = 8 * best;
-    }
-  }
-  wg = Math.min(wg, target.maxComputeInvocationsPerWorkgroup);
+  const wg = Math.min(
+    tuning.workgroupSize ?? tileWorkgroupSize(items, target.software),
+    target.maxComputeInvocationsPerWorkgroup,
+  );
   if (wg % 8 !== 0 || wg < 8)
     throw new Error('conv backward: workgroupSize must be a multiple of 8');
   return wg;
 }
 
-/** Splits `groups` workgroups over x and z so that neither exceeds the per-dimension limit. */
-function grid2(groups: number, y: number, target: TargetInfo): [number, number, number] {
-  const maxDim = target.maxComputeWorkgroupsPerDimension;
-  if (y > maxDim) throw new Error('conv backward: too many channel blocks');
-  const gz = Math.ceil(groups / maxDim);
-  return [Math.ceil(groups / gz), y, gz];
-}
-
-function subgroupCheck(sg: boolean, lanes: number): string {
-  return sg
-    ? `\nconst LANES: u32 = ${lanes}u;            // lanes that load the shared operand`
-    : '';
-}
+const grid2 = (groups: number, y: number, target: TargetInfo): [number, number, number] =>
+  gridXZ(groups, y, target, 'conv backward: too many channel blocks');
 
 // ---------------------------------------------------------------------------------------------
 // dx = conv_transpose(dy, w)
 
 /** The kernels of the data gradient, in dispatch order: one kernel binding dy, w, dx (+ mask_src). */
 export function convBackwardDataKernels(
-  spec: ConvSpec,
+  spec: ConvBackwardSpec,
   target: TargetInfo,
-  opts: ConvBackwardDataOptions = {},
   tuning: ConvBackwardTuning = {},
 ): Kernel[] {
   const c = validate(spec, target, tuning);
   const { n: N, cin: CIN, h: H, w: W, cout: COUT } = spec;
   const { K, P, KK, lanes: LANES } = c;
   const sg = c.subgroups;
-  const mask = opts.reluMask ?? false;
+  const mask = spec.mask ?? false;
   const CI = tuning.ciTile ?? Math.min(sg ? 16 : 8, round4(CIN));
   const R = tuning.rows ?? (H > 1 ? 2 : 1);
   const C = 4;
@@ -244,14 +220,7 @@ export function convBackwardDataKernels(
   }
   setup.push(
     `// Window rows and columns: whether they are inside the image.`,
-    ...range(WR).flatMap((r) => [
-      `let iy${r} = ${plus('i32(oy)', r - P)};`,
-      `let rok${r} = iy${r} >= 0 && iy${r} < i32(H);`,
-    ]),
-    ...range(WC).flatMap((j) => [
-      `let ix${j} = ${plus('i32(x0)', j - P)};`,
-      `let cok${j} = ix${j} >= 0 && ix${j} < i32(W);`,
-    ]),
+    ...windowMasks(WR, WC, P, { row: 'oy', col: 'x0' }, plus),
   );
   const loopSetup = range(WR).map(
     (r) =>
@@ -270,16 +239,12 @@ export function convBackwardDataKernels(
 //   per output channel it loads its ${WR} x ${WC} dy window (scalar loads, masked: zero outside the image)
 //   and does ${CI * R * KK} vec4 multiply-adds (unrolled).
 //   dx${mask ? ' and mask_src' : ''}: ${vecOut ? 'bound as vec4s (W % 4 == 0), one store per 4 pixels' : 'scalar stores'}.
-//   Weights: ${
-    sg
-      ? `each lane of a group of ${LANES} loads ${regs} of the channel's ${BLOCK}, shared by subgroupBroadcast from lanes 0..${LANES - 1};\n//   needs subgroup size >= ${LANES} (checked: writes NaN otherwise)`
-      : `every lane loads the channel's ${BLOCK} itself (no subgroups)`
-  }.
+//   Weights: ${sharedWeightsNote(sg, LANES, regs, BLOCK)}.
 //   Workgroup size ${WG}; dispatch (${grid.join(', ')}) = ${tiles} pixel tiles (N x ceil(H / ${R}) x ceil(W / ${C})) / ${WG},
 //   x ${ciBlocks} block${ciBlocks > 1 ? 's' : ''} of ${CI} input channels.`;
 
   const code = `${header}
-${sg ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 const CIN: u32 = ${CIN}u;
 const H: u32 = ${H}u;
 const W: u32 = ${W}u;
@@ -289,7 +254,7 @@ const CI_TILE: u32 = ${CI}u;           // input channels per invocation
 const TILES_X: u32 = ${tilesX}u;           // pixel tiles per image row, ceil(W / ${C})
 const TILES_Y: u32 = ${tilesY}u;           // pixel tiles per image column, ceil(H / ${R})
 const TILES: u32 = ${tiles}u;          // pixel tiles in the batch
-const GX: u32 = ${grid[0]}u;${subgroupCheck(sg, LANES)}
+const GX: u32 = ${grid[0]}u;${lanesConst(sg, LANES, 'the shared operand')}
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -325,11 +290,7 @@ ${
 }
 }
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${sg ? '\n  @builtin(subgroup_invocation_id) sid: u32,\n  @builtin(subgroup_size) sgsize: u32,' : ''}
-) {
+${workgroupMain(WG, sg, true)}
   // Pixel tile of this invocation; tiles past the end are clamped for loading (every lane
   // takes part in the broadcasts) and not stored.
   let gid = (wid.z * GX + wid.x) * ${WG}u + lid;
@@ -348,20 +309,13 @@ ${indent(step, 4)}
     dyo += H * W;
     wco += CIN * KK;
   }
-${
-  sg
-    ? `  // A subgroup smaller than LANES would have broadcast from missing lanes: fail loudly.
-  let ok = gid < TILES && sgsize >= LANES;
-  if (gid < TILES && sgsize < LANES) {
-    let nan = bitcast<f32>(0x7fc00000u + min(sgsize, 0u));
-    for (var ci = ci0; ci < min(ci0 + CI_TILE, CIN); ci++) {
-      for (var r = oy; r < min(oy + ${R}u, H); r++) {
-        ${vecOut ? `dx[((n * CIN + ci) * H + r) * W / 4u + x0 / 4u] = vec4<f32>(nan);` : `for (var x = x0; x < min(x0 + ${C}u, W); x++) { dx[((n * CIN + ci) * H + r) * W + x] = nan; }`}
-      }
-    }
-  }`
-    : `  let ok = gid < TILES;`
-}
+${subgroupGuard(sg, 'gid < TILES', [
+  `for (var ci = ci0; ci < min(ci0 + CI_TILE, CIN); ci++) {
+  for (var r = oy; r < min(oy + ${R}u, H); r++) {
+    ${vecOut ? `dx[((n * CIN + ci) * H + r) * W / 4u + x0 / 4u] = vec4<f32>(nan);` : `for (var x = x0; x < min(x0 + ${C}u, W); x++) { dx[((n * CIN + ci) * H + r) * W + x] = nan; }`}
+  }
+}`,
+])}
 ${indent(stores, 2)}
 }
 `;
@@ -592,7 +546,7 @@ function weightKernel(p: WeightPlan): Kernel {
   }`;
 
   const code = `${header}
-${sg ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 const CIN: u32 = ${CIN}u;
 const H: u32 = ${H}u;
 const W: u32 = ${W}u;
@@ -605,7 +559,7 @@ const TILES_X: u32 = ${tilesX}u;       // steps per row, ceil(W / 4)${
     split
       ? `\nconst DW: u32 = ${DW}u;\nconst STRIDE: u32 = ${DW + COUT}u;    // floats per chunk of partial sums`
       : ''
-  }${subgroupCheck(sg, LANES)}
+  }${lanesConst(sg, LANES, 'the shared operand')}
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -615,11 +569,7 @@ ${
     : '@group(0) @binding(2) var<storage, read_write> dw: array<f32>;\n@group(0) @binding(3) var<storage, read_write> db: array<f32>;'
 }
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${sg ? '\n  @builtin(subgroup_invocation_id) sid: u32,\n  @builtin(subgroup_size) sgsize: u32,' : ''}
-) {
+${workgroupMain(WG, sg, true)}
   // Input channel of this invocation: lanes past CIN load channel CIN - 1 (every lane takes part
   // in the broadcasts) and store nothing.
   let gci = wid.x * ${WG}u + lid;
@@ -651,16 +601,11 @@ ${indent(
 )}
     }
   }
-${
-  sg
-    ? `  // A subgroup smaller than LANES would have broadcast from missing lanes: fail loudly.
-  let ok = gci < CIN && sgsize >= LANES;
-  if (gci < CIN && sgsize < LANES) {
-    let nan = bitcast<f32>(0x7fc00000u + min(sgsize, 0u));
-${cos.map((co) => `    a${co}_0 = nan;`).join('\n')}
-  }`
-    : `  let ok = gci < CIN;`
-}
+${subgroupGuard(
+  sg,
+  'gci < CIN',
+  cos.map((co) => `a${co}_0 = nan;`),
+)}
 ${indent(stores, 2)}
 }
 `;

@@ -30,7 +30,19 @@
  */
 import { chunkBinding, chunkRange, fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
-import { range } from './template.js';
+import {
+  defaultLanes,
+  enableSubgroups,
+  foldGrid,
+  partSuffix,
+  range,
+  requirePositiveIntegers,
+  SUBGROUP_NAN,
+  subgroupGuardComment,
+  useSubgroups,
+  vectorOf,
+  workgroupMain,
+} from './template.js';
 
 export interface ConvValidSpec {
   /** Batch size N. */
@@ -81,10 +93,7 @@ export function convValidKernels(
   tuning: ConvValidTuning = {},
 ): Kernel[] {
   const { n, cin, h, w, cout, kernel: K } = spec;
-  for (const [k, v] of Object.entries({ n, cin, h, w, cout, kernel: K })) {
-    if (!Number.isInteger(v) || v < 1)
-      throw new Error(`conv-valid: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers('conv-valid', { n, cin, h, w, cout, kernel: K });
   if (h < K || w < K) {
     throw new Error(`conv-valid: a ${K}x${K} kernel needs at least ${K}x${K} input, got ${h}x${w}`);
   }
@@ -131,20 +140,10 @@ function chunkKernel(
     if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`conv-valid: bad ${k} ${v}`);
   }
   const P = TH * TW;
-  const sg = target.subgroups && (tuning.subgroups ?? true);
-  const LANES = sg
-    ? (tuning.lanes ??
-      (target.subgroupMinSize !== undefined
-        ? target.subgroupMinSize >= 8
-          ? 8
-          : 4
-        : target.software
-          ? 8
-          : 4))
-    : 1;
+  const sg = useSubgroups(target, tuning);
+  const LANES = sg ? (tuning.lanes ?? defaultLanes(target)) : 1;
   // vec4 weight loads when every row (and so every chunk) starts on a 16-byte boundary.
-  const V = KTOT % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const { V, T } = vectorOf(KTOT);
   const STEP = sg ? LANES : V; // flat weight elements per main-loop iteration
   const MAIN = KTOT - (KTOT % STEP);
   const WG = Math.min(tuning.workgroupSize ?? 64, target.maxComputeInvocationsPerWorkgroup);
@@ -156,18 +155,13 @@ function chunkKernel(
   const tiles = N * tilesY * tilesX;
   const chGroups = Math.ceil(chunk.rows / (WG * R));
   const total = tiles * chGroups;
-  const maxDim = target.maxComputeWorkgroupsPerDimension;
-  const gy = Math.ceil(total / maxDim);
-  const gx = Math.ceil(total / gy);
-  if (gy > maxDim) throw new Error(`conv-valid: grid of ${total} workgroups is too large`);
+  const [gx, gy] = foldGrid(total, target.maxComputeWorkgroupsPerDimension, 'conv-valid');
 
   const rs = range(R);
   const ps = range(P);
   const pix = (p: number): [number, number] => [Math.floor(p / TW), p % TW];
 
-  const name =
-    `convvalid${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}` +
-    (count > 1 ? `_part${index}of${count}` : '');
+  const name = `convvalid${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}${partSuffix(index, count)}`;
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, KTOT);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
@@ -252,7 +246,7 @@ ${rs.flatMap((r) => ps.map((p) => `    acc${r}_${p} += wt${r} * xs${p};`)).join(
       : 'loaded by every lane.'
   }
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${chGroups} channel group(s) x ${tiles} tile(s) (${tilesY}x${tilesX} per image), tiles fastest.
-${sg ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 const COUT: u32 = ${COUT}u;
 const K: u32 = ${K}u;
 const KK: u32 = ${K * K}u;
@@ -275,11 +269,7 @@ const GX: u32 = ${gx}u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${sg ? '\n  @builtin(subgroup_invocation_id) sid: u32,\n  @builtin(subgroup_size) sgsize: u32,' : ''}
-) {
+${workgroupMain(WG, sg, true)}
   let flat = wid.x + wid.y * GX;
   if (flat >= TOTAL) { return; } // whole workgroups only: control flow stays uniform
   let tile = flat % TILES;
@@ -304,9 +294,9 @@ ${body.map((l) => '    ' + l).join('\n')}
   }${tail}${
     sg
       ? `
-  // A subgroup smaller than ${LANES} would have broadcast from missing lanes: fail loudly.
+  ${subgroupGuardComment(`${LANES}`)}
   let sgOk = sgsize >= ${LANES}u;
-  let nan = bitcast<f32>(0x7fc00000u + min(sgsize, 0u));`
+  let nan = ${SUBGROUP_NAN};`
       : ''
   }
 ${stores.join('\n')}

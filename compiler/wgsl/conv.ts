@@ -43,7 +43,22 @@
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
 import { NAN_MAX } from './maxpool.js';
-import { indent, range } from './template.js';
+import {
+  defaultLanes,
+  enableSubgroups,
+  gridXZ,
+  indent,
+  lanesConst,
+  plusSigned,
+  range,
+  requirePositiveIntegers,
+  sharedWeightsNote,
+  subgroupGuard,
+  tileWorkgroupSize,
+  useSubgroups,
+  windowMasks,
+  workgroupMain,
+} from './template.js';
 
 export interface ConvSpec {
   /** Batch size N. */
@@ -64,10 +79,6 @@ export interface ConvSpec {
    */
   readonly pool?: boolean;
 }
-
-/** A TargetInfo that may also state the adapter's smallest subgroup size. */
-/** Kept as an alias: `subgroupMinSize` now lives on TargetInfo itself. */
-export type ConvTarget = TargetInfo;
 
 /** Tile sizes and design switches; the defaults are the ones measured fastest on lavapipe. */
 export interface ConvTuning {
@@ -121,23 +132,13 @@ interface Plan {
   readonly grid: readonly [number, number, number];
 }
 
-function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
+function plan(spec: ConvSpec, target: TargetInfo, tuning: ConvTuning): Plan {
   const { n, cin, h, w, cout, kernel: K, pad: P } = spec;
-  for (const [k, v] of Object.entries({ n, cin, h, w, cout })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`conv: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers('conv', { n, cin, h, w, cout });
   if (K !== 1 && K !== 3) throw new Error(`conv: kernel must be 1 or 3, got ${String(K)}`);
   if (2 * P !== K - 1) throw new Error(`conv: a ${K}x${K} kernel needs pad ${(K - 1) / 2}`);
-  const subgroups = target.subgroups && (tuning.subgroups ?? true);
-  const lanes =
-    tuning.lanes ??
-    (target.subgroupMinSize !== undefined
-      ? target.subgroupMinSize >= 8
-        ? 8
-        : 4
-      : target.software
-        ? 8
-        : 4);
+  const subgroups = useSubgroups(target, tuning);
+  const lanes = tuning.lanes ?? defaultLanes(target);
   // Defaults (docs/conv-kernel.md): 16 output channels x 2 rows x 4 columns with subgroups, 8
   // output channels without (every lane then loads all the weights itself).
   const coTile = tuning.coTile ?? Math.min(subgroups ? 16 : 8, Math.ceil(cout / 4) * 4);
@@ -158,16 +159,17 @@ function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
   const tilesY = pool ? Math.ceil(oh / (rows / 2)) : Math.ceil(h / rows);
   const tiles = n * tilesY * tilesX;
   const wg = Math.min(
-    tuning.workgroupSize ?? defaultWorkgroupSize(tiles, target.software),
+    tuning.workgroupSize ?? tileWorkgroupSize(tiles, target.software),
     target.maxComputeInvocationsPerWorkgroup,
   );
   if (wg % 8 !== 0) throw new Error('conv: workgroupSize must be a multiple of 8');
   const coBlocks = Math.ceil(cout / coTile);
-  const groups = Math.ceil(tiles / wg);
-  const maxDim = target.maxComputeWorkgroupsPerDimension;
-  if (coBlocks > maxDim) throw new Error('conv: too many output channel blocks');
-  const gz = Math.ceil(groups / maxDim);
-  const gx = Math.ceil(groups / gz);
+  const grid = gridXZ(
+    Math.ceil(tiles / wg),
+    coBlocks,
+    target,
+    'conv: too many output channel blocks',
+  );
   const largest = Math.max(
     f32Bytes(n * cin * h * w),
     f32Bytes(n * cout * oh * ow),
@@ -199,32 +201,14 @@ function plan(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning): Plan {
     tilesX,
     tilesY,
     tiles,
-    grid: [gx, coBlocks, gz],
+    grid,
   };
-}
-
-/**
- * Invocations per workgroup, a multiple of 8 so that a subgroup of 8 or more has its first 8
- * lanes. On a GPU: 64, or fewer when there are fewer tiles. On lavapipe (subgroups of 8, one
- * workgroup at a time per thread, so small workgroups cost little): 8 x s invocations, s <= 8
- * chosen to leave the fewest subgroups idle in the last workgroup (28 x 28: 13 subgroups of
- * tiles, so s = 1 instead of 64 invocations with 30 idle: +22%).
- */
-function defaultWorkgroupSize(tiles: number, software: boolean): number {
-  const subgroups = Math.ceil(tiles / 8);
-  if (!software) return Math.min(64, subgroups * 8);
-  let best = 1;
-  for (let s = 2; s <= 8; s++) {
-    const idle = (n: number): number => Math.ceil(subgroups / n) * n - subgroups;
-    if (idle(s) <= idle(best)) best = s;
-  }
-  return 8 * best;
 }
 
 /** Scratch tensors that `convKernels` binds besides x, w, b and y: none (one kernel). */
 export function convScratch(
   spec: ConvSpec,
-  target: ConvTarget,
+  target: TargetInfo,
   tuning: ConvTuning = {},
 ): ConvScratch[] {
   plan(spec, target, tuning); // validates
@@ -232,7 +216,7 @@ export function convScratch(
 }
 
 /** The kernels of one convolution, in dispatch order: one kernel binding x, w, b and y. */
-export function convKernels(spec: ConvSpec, target: ConvTarget, tuning: ConvTuning = {}): Kernel[] {
+export function convKernels(spec: ConvSpec, target: TargetInfo, tuning: ConvTuning = {}): Kernel[] {
   return [convKernel(plan(spec, target, tuning))];
 }
 
@@ -346,14 +330,7 @@ function convKernel(p: Plan): Kernel {
   }
   setup.push(
     `// Window rows and columns: offsets into a channel plane, and whether they are inside.`,
-    ...range(WR).flatMap((r) => [
-      `let iy${r} = i32(oy) ${r - P < 0 ? '-' : '+'} ${Math.abs(r - P)};`,
-      `let rok${r} = iy${r} >= 0 && iy${r} < i32(H);`,
-    ]),
-    ...range(WC).flatMap((j) => [
-      `let ix${j} = i32(x0) ${j - P < 0 ? '-' : '+'} ${Math.abs(j - P)};`,
-      `let cok${j} = ix${j} >= 0 && ix${j} < i32(W);`,
-    ]),
+    ...windowMasks(WR, WC, P, { row: 'oy', col: 'x0' }, plusSigned),
   );
   const loopSetup = range(WR).map(
     (r) => `let xr${r} = xo + u32(iy${r} * i32(W) + i32(x0)); // row ${r} of the window, column x0`,
@@ -402,16 +379,12 @@ ${
 //   registers after the loop: ${CO * (R / 2) * (C / 2)} outputs stored per invocation, no pre-pool tensor.`
       : ''
   }
-//   Weights: ${
-    sg
-      ? `each lane of a group of ${LANES} loads ${regs} of the channel's ${BLOCK}, shared by subgroupBroadcast from lanes 0..${LANES - 1};\n//   needs subgroup size >= ${LANES} (checked: writes NaN otherwise)`
-      : `every lane loads the channel's ${BLOCK} itself (no subgroups)`
-  }.
+//   Weights: ${sharedWeightsNote(sg, LANES, regs, BLOCK)}.
 //   Workgroup size ${WG}, all in one block of output channels; dispatch (${p.grid.join(', ')}) =
 //   ${p.tiles} pixel tiles (N x ${pool ? `ceil(OH / ${R / 2}) x ceil(OW / ${C / 2})` : `ceil(H / ${R}) x ceil(W / ${C})`}) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
 
   const code = `${header}
-${sg ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 const CIN: u32 = ${CIN}u;
 const H: u32 = ${H}u;
 const W: u32 = ${W}u;
@@ -421,7 +394,7 @@ const CO_TILE: u32 = ${CO}u;           // output channels per invocation
 const TILES_X: u32 = ${p.tilesX}u;           // pixel tiles per image row, ${pool ? `ceil(OW / ${C / 2})` : `ceil(W / ${C})`}
 const TILES_Y: u32 = ${p.tilesY}u;           // pixel tiles per image column, ${pool ? `ceil(OH / ${R / 2})` : `ceil(H / ${R})`}
 const TILES: u32 = ${p.tiles}u;          // pixel tiles in the batch
-const GX: u32 = ${p.grid[0]}u;${sg ? `\nconst LANES: u32 = ${LANES}u;            // lanes that load the weights of a subgroup` : ''}
+const GX: u32 = ${p.grid[0]}u;${lanesConst(sg, LANES, 'the weights of a subgroup')}
 
 ${xScalar ? '@group(0) @binding(0) var<storage, read> x: array<f32>;\n' : ''}@group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -475,11 +448,7 @@ fn store(n: u32, co: u32, oy: u32, ox: u32, acc: vec4<f32>, ok: bool) {
 }`
 }
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${sg ? '\n  @builtin(subgroup_invocation_id) sid: u32,\n  @builtin(subgroup_size) sgsize: u32,' : ''}
-) {
+${workgroupMain(WG, sg, true)}
   // Pixel tile of this invocation; tiles past the end are clamped for loading (every lane
   // takes part in the broadcasts) and not stored.
   let gid = (wid.z * GX + wid.x) * ${WG}u + lid;
@@ -502,20 +471,13 @@ ${indent(step, 4)}
     xo += H * W;
     wci += KK;
   }
-${
-  sg
-    ? `  // A subgroup smaller than LANES would have broadcast from missing lanes: fail loudly.
-  let ok = gid < TILES && sgsize >= LANES;
-  if (gid < TILES && sgsize < LANES) {
-    let nan = bitcast<f32>(0x7fc00000u + min(sgsize, 0u));
-    for (var co = co0; co < min(co0 + CO_TILE, COUT); co++) {
-      for (var r = ${pool ? 'py0' : 'oy'}; r < min(${pool ? `py0 + ${R / 2}u, OH` : `oy + ${R}u, H`}); r++) {
-        for (var ox = ${pool ? 'px0' : 'x0'}; ox < min(${pool ? `px0 + ${C / 2}u, OW` : `x0 + ${C}u, W`}); ox++) { y[((n * COUT + co) * ${pool ? 'OH' : 'H'} + r) * ${pool ? 'OW' : 'W'} + ox] = nan; }
-      }
-    }
-  }`
-    : `  let ok = gid < TILES;`
-}
+${subgroupGuard(sg, 'gid < TILES', [
+  `for (var co = co0; co < min(co0 + CO_TILE, COUT); co++) {
+  for (var r = ${pool ? 'py0' : 'oy'}; r < min(${pool ? `py0 + ${R / 2}u, OH` : `oy + ${R}u, H`}); r++) {
+    for (var ox = ${pool ? 'px0' : 'x0'}; ox < min(${pool ? `px0 + ${C / 2}u, OW` : `x0 + ${C}u, W`}); ox++) { y[((n * COUT + co) * ${pool ? 'OH' : 'H'} + r) * ${pool ? 'OW' : 'W'} + ox] = nan; }
+  }
+}`,
+])}
 ${indent(stores, 2)}
 }
 `;

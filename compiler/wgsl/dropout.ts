@@ -22,7 +22,14 @@
  * index) and bump `step` every iteration; forward and backward of one layer in one step must see
  * the same params. `p` is a compile-time constant of the layer.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import {
+  elementwiseKernel,
+  f32Literal,
+  nameTag,
+  requireBindingFits,
+  requirePositiveIntegers,
+} from './template.js';
 
 export interface DropoutSpec {
   /** Elements in the whole batch. */
@@ -30,8 +37,6 @@ export interface DropoutSpec {
   /** Probability of dropping an element, 0 <= p < 1 (the VGG paper: 0.5). */
   readonly p: number;
 }
-
-const WORKGROUP = 256;
 
 /** keep(i) = (h(i) >> 8) >= dropoutThreshold(p). */
 export const dropoutThreshold = (p: number): number => Math.ceil(p * 2 ** 24);
@@ -55,10 +60,9 @@ export function dropoutBackwardKernels(spec: DropoutSpec, target: TargetInfo): K
  */
 export function dropoutMaskWgsl(p: number): string {
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: p = ${p} is not in [0, 1)`);
-  const scale = Math.fround(1 / (1 - p));
-  const scaleLit = Number.isInteger(scale) ? `${scale}.0` : String(scale);
+  const scale = f32Literal(Math.fround(1 / (1 - p)), 'dropout');
   return `const DROPOUT_THRESHOLD: u32 = ${dropoutThreshold(p)}u; // ceil(p * 2^24), p = ${p}
-const DROPOUT_SCALE: f32 = ${scaleLit}; // 1 / (1 - p)
+const DROPOUT_SCALE: f32 = ${scale}; // 1 / (1 - p)
 
 // PCG-RXS-M-XS 32-bit hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
 fn pcg(v: u32) -> u32 {
@@ -84,63 +88,36 @@ function dropoutKernel(
   direction: 'forward' | 'backward',
 ): Kernel {
   const { count, p } = spec;
-  if (!Number.isInteger(count) || count < 1) {
-    throw new Error('dropout: count must be a positive integer');
-  }
+  requirePositiveIntegers('dropout', { count });
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: p = ${p} is not in [0, 1)`);
-  if (f32Bytes(count) > target.maxStorageBufferBindingSize) {
-    throw new Error(`dropout: ${f32Bytes(count)} bytes exceed maxStorageBufferBindingSize`);
-  }
+  requireBindingFits('dropout', count, target);
   const [src, dst] = direction === 'forward' ? ['x', 'y'] : ['dy', 'dx'];
-  const V = count % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
-  const items = count / V;
-  const [gx, gy] = foldGrid(Math.ceil(items / WORKGROUP), target.maxComputeWorkgroupsPerDimension);
-  const pTag = String(p).replace('.', '_');
-  const name = `dropout_${direction === 'forward' ? 'fwd' : 'bwd'}_p${pTag}_${count}`;
-  const value =
-    V === 4
-      ? `  let e = i * 4u;
-  let keep = vec4<bool>(kept(e, key), kept(e + 1u, key), kept(e + 2u, key), kept(e + 3u, key));
-  ${dst}[i] = select(vec4<f32>(0.0), ${src}[i] * DROPOUT_SCALE, keep);`
-      : `  ${dst}[i] = select(0.0, ${src}[i] * DROPOUT_SCALE, kept(i, key));`;
-  const code = `// ${name}: inverted dropout ${direction}, ${dst} = ${src} * keep / (1 - p), p = ${p}, over ${count} floats.
+  const name = `dropout_${direction === 'forward' ? 'fwd' : 'bwd'}_p${nameTag(p)}_${count}`;
+  return elementwiseKernel(count, target, ({ T }) => ({
+    name,
+    header: `// ${name}: inverted dropout ${direction}, ${dst} = ${src} * keep / (1 - p), p = ${p}, over ${count} floats.
 //   keep(i) = (h(i) >> 8) >= ceil(p * 2^24), h(i) = pcg(pcg(i ^ key) + key),
 //   key = pcg(seed ^ pcg(step ^ pcg(stream))), params = [seed, step, stream, unused] (u32).
 //   The mask is regenerated from params, never stored: forward and backward with the same params
-//   use the same mask.
-//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), one ${T} per invocation.
-
-const ITEMS: u32 = ${items}u;
-const ROW: u32 = ${gx * WORKGROUP}u; // invocations per grid row
-
-@group(0) @binding(0) var<storage, read> ${src}: array<${T}>;
-@group(0) @binding(1) var<storage, read> params: vec4<u32>;
-@group(0) @binding(2) var<storage, read_write> ${dst}: array<${T}>;
-
-${dropoutMaskWgsl(p)}
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * ROW;
-  if (i >= ITEMS) { return; }
-  let key = dropout_key(params);
-${value}
-}
-`;
-  return {
-    name,
-    code,
-    entryPoint: 'main',
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch: [gx, gy, 1],
+//   use the same mask.`,
     bindings: [
-      { binding: 0, tensor: src, access: 'read' },
-      { binding: 1, tensor: 'params', access: 'read' },
-      { binding: 2, tensor: dst, access: 'read_write' },
+      { tensor: src, access: 'read' },
+      { tensor: 'params', access: 'read', type: 'vec4<u32>' },
+      { tensor: dst, access: 'read_write' },
+    ],
+    decls: dropoutMaskWgsl(p),
+    body: [
+      'let key = dropout_key(params);',
+      ...(T === 'f32'
+        ? [`${dst}[i] = select(0.0, ${src}[i] * DROPOUT_SCALE, kept(i, key));`]
+        : [
+            'let e = i * 4u;',
+            'let keep = vec4<bool>(kept(e, key), kept(e + 1u, key), kept(e + 2u, key), kept(e + 3u, key));',
+            `${dst}[i] = select(vec4<f32>(0.0), ${src}[i] * DROPOUT_SCALE, keep);`,
+          ]),
     ],
     // The scale multiply per element (the hash is integer work).
     flops: count,
     bytes: f32Bytes(2 * count) + 16,
-  };
+  }));
 }

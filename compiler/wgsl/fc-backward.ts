@@ -25,12 +25,30 @@
  *   every x vec4 is loaded once per R rows; the lanes of the first column also sum db.
  */
 import { chunkBinding, chunkRange, fcChunks, type FcChunk, type FcSpec } from './fc.js';
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
-import { indent } from './template.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import {
+  enableSubgroups,
+  foldGrid,
+  indent,
+  partSuffix,
+  range,
+  requirePositiveIntegers,
+  scope,
+  useSubgroups as subgroupsOf,
+  vectorOf,
+  workgroupMain,
+} from './template.js';
 
-export interface FcBackwardDataOptions {
-  /** Fuse the ReLU backward of the FC's input: bind 'mask_src' ([N, IN]); dx = 0 where it is <= 0. */
+/** The FC layer whose gradients are computed, with the data kernel's fusion flag. */
+export interface FcBackwardSpec extends FcSpec {
+  /**
+   * Data kernel: fuse the ReLU backward of the FC's input: bind 'mask_src' ([N, IN]); dx = 0
+   * where it is <= 0. Default false; the weight kernels ignore it.
+   */
   readonly mask?: boolean;
+}
+
+export interface FcBackwardDataTuning {
   /** Samples per invocation (default min(N, 8)). */
   readonly batchTile?: number;
   /** Invocations per workgroup (default 64). */
@@ -39,7 +57,7 @@ export interface FcBackwardDataOptions {
   readonly subgroups?: boolean;
 }
 
-export interface FcBackwardWeightOptions {
+export interface FcBackwardWeightTuning {
   /** Output rows per invocation (default 4). */
   readonly rowsPerLane?: number;
   /** Invocations per workgroup (default 64). */
@@ -50,9 +68,7 @@ export interface FcBackwardWeightOptions {
 
 function check(spec: FcSpec, target: TargetInfo, what: string): void {
   const { n, inFeatures, outFeatures } = spec;
-  for (const [k, v] of Object.entries({ n, inFeatures, outFeatures })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${what}: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers(what, { n, inFeatures, outFeatures });
   for (const [t, floats] of [
     ['x/dx', n * inFeatures],
     ['dy', n * outFeatures],
@@ -70,25 +86,21 @@ const positiveInt = (v: number, what: string): number => {
   return v;
 };
 
-function scope(lines: string[]): string[] {
-  return ['{', ...lines.map((l) => '  ' + l), '}'];
-}
-
 /** The kernels of dx = dy . w (one per weight chunk, dispatched in order). */
 export function fcBackwardDataKernels(
-  spec: FcSpec,
+  spec: FcBackwardSpec,
   target: TargetInfo,
-  options: FcBackwardDataOptions = {},
+  tuning: FcBackwardDataTuning = {},
 ): Kernel[] {
   check(spec, target, 'fc backward data');
   const chunks = fcChunks(spec, target);
-  return chunks.map((c, i) => dataKernel(spec, target, options, c, i, chunks.length));
+  return chunks.map((c, i) => dataKernel(spec, target, tuning, c, i, chunks.length));
 }
 
 function dataKernel(
-  spec: FcSpec,
+  spec: FcBackwardSpec,
   target: TargetInfo,
-  options: FcBackwardDataOptions,
+  options: FcBackwardDataTuning,
   chunk: FcChunk,
   index: number,
   count: number,
@@ -99,24 +111,21 @@ function dataKernel(
     positiveInt(options.workgroupSize ?? 64, 'fc backward: workgroupSize'),
     target.maxComputeInvocationsPerWorkgroup,
   );
-  const useSubgroups = target.subgroups && (options.subgroups ?? true);
+  const useSubgroups = subgroupsOf(target, options);
   const first = index === 0;
   const last = index === count - 1;
-  const mask = (options.mask ?? false) && last;
-  const V = IN % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const mask = (spec.mask ?? false) && last;
+  const { V, T } = vectorOf(IN);
   const K = IN / V; // T per row of w, x, dx
   const colGroups = Math.ceil(K / WG);
   const batchTiles = Math.ceil(N / B);
   const tiles = colGroups * batchTiles;
   const [gx, gy] = foldGrid(tiles, target.maxComputeWorkgroupsPerDimension);
-  const bs = [...Array(B).keys()];
+  const bs = range(B);
   const STEP = 4;
   const MAIN = chunk.rows - (chunk.rows % STEP);
 
-  const name =
-    `fc_bwd_data_${IN}x${OUT}_n${N}${options.mask ? '_mask' : ''}` +
-    (count > 1 ? `_part${index}of${count}` : '');
+  const name = `fc_bwd_data_${IN}x${OUT}_n${N}${spec.mask ? '_mask' : ''}${partSuffix(index, count)}`;
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'dy', access: 'read' },
@@ -133,13 +142,11 @@ function dataKernel(
   const mainBody: string[] = useSubgroups
     ? [
         ...bs.map((b) => `let dv${b} = dy[dyr${b} + o + q];`),
-        ...[...Array(STEP).keys()].flatMap((j) =>
+        ...range(STEP).flatMap((j) =>
           scope(step(`o + ${j}u`, (b) => `subgroupBroadcast(dv${b}, ${j}u)`)),
         ),
       ]
-    : [...Array(STEP).keys()].flatMap((j) =>
-        scope(step(`o + ${j}u`, (b) => `dy[dyr${b} + o + ${j}u]`)),
-      );
+    : range(STEP).flatMap((j) => scope(step(`o + ${j}u`, (b) => `dy[dyr${b} + o + ${j}u]`)));
   const tail: string[] = [];
   for (let o = MAIN; o < chunk.rows; o++) {
     tail.push(...scope(step(`${o}u`, (b) => `dy[dyr${b} + ${o}u]`)));
@@ -157,7 +164,7 @@ function dataKernel(
 //   Each lane owns one ${V === 4 ? 'vec4 of 4 columns' : 'column'} x ${B} sample(s) and walks the chunk's rows; dy is
 //   ${useSubgroups ? 'shared through subgroupBroadcast (lane q loads dy[o + q % 4], lanes 0..3 broadcast)' : 'loaded by every lane'}.
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${colGroups} column group(s) x ${batchTiles} batch tile(s).
-${useSubgroups ? 'enable subgroups;\n' : ''}
+${enableSubgroups(useSubgroups)}
 const N: u32 = ${N}u;
 const OUT: u32 = ${OUT}u;
 const K: u32 = ${K}u;          // ${T} per row
@@ -170,11 +177,7 @@ const GX: u32 = ${gx}u;
 @group(0) @binding(1) var<storage, read> w: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> dx: array<${T}>;${mask ? `\n@group(0) @binding(3) var<storage, read> mask_src: array<${T}>;` : ''}
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${useSubgroups ? '\n  @builtin(subgroup_invocation_id) sid: u32,' : ''}
-) {
+${workgroupMain(WG, useSubgroups, false)}
   let tile = wid.x + wid.y * GX;
   if (tile >= TILES) { return; } // whole workgroups only: control flow stays uniform
   let col = (tile % COL_GROUPS) * ${WG}u + lid;
@@ -208,17 +211,17 @@ ${bs.map(store).join('\n')}
 export function fcBackwardWeightKernels(
   spec: FcSpec,
   target: TargetInfo,
-  options: FcBackwardWeightOptions = {},
+  tuning: FcBackwardWeightTuning = {},
 ): Kernel[] {
   check(spec, target, 'fc backward weight');
   const chunks = fcChunks(spec, target);
-  return chunks.map((c, i) => weightKernel(spec, target, options, c, i, chunks.length));
+  return chunks.map((c, i) => weightKernel(spec, target, tuning, c, i, chunks.length));
 }
 
 function weightKernel(
   spec: FcSpec,
   target: TargetInfo,
-  options: FcBackwardWeightOptions,
+  options: FcBackwardWeightTuning,
   chunk: FcChunk,
   index: number,
   count: number,
@@ -229,19 +232,18 @@ function weightKernel(
     positiveInt(options.workgroupSize ?? 64, 'fc backward: workgroupSize'),
     target.maxComputeInvocationsPerWorkgroup,
   );
-  const useSubgroups = target.subgroups && (options.subgroups ?? true);
-  const V = IN % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const useSubgroups = subgroupsOf(target, options);
+  const { V, T } = vectorOf(IN);
   const K = IN / V;
   const colGroups = Math.ceil(K / WG);
   const rowGroups = Math.ceil(chunk.rows / R);
   const tiles = colGroups * rowGroups;
   const [gx, gy] = foldGrid(tiles, target.maxComputeWorkgroupsPerDimension);
-  const rs = [...Array(R).keys()];
+  const rs = range(R);
   const STEP = 4;
   const MAIN = N - (N % STEP);
 
-  const name = `fc_bwd_weight_${IN}x${OUT}_n${N}` + (count > 1 ? `_part${index}of${count}` : '');
+  const name = `fc_bwd_weight_${IN}x${OUT}_n${N}${partSuffix(index, count)}`;
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
@@ -262,13 +264,11 @@ function weightKernel(
   const mainBody: string[] = useSubgroups
     ? [
         ...rs.map((r) => `let dv${r} = dy[(n + q) * OUT + rr${r}];`),
-        ...[...Array(STEP).keys()].flatMap((j) =>
+        ...range(STEP).flatMap((j) =>
           scope(step(`n + ${j}u`, (r) => `subgroupBroadcast(dv${r}, ${j}u)`)),
         ),
       ]
-    : [...Array(STEP).keys()].flatMap((j) =>
-        scope(step(`n + ${j}u`, (r) => `dy[(n + ${j}u) * OUT + rr${r}]`)),
-      );
+    : range(STEP).flatMap((j) => scope(step(`n + ${j}u`, (r) => `dy[(n + ${j}u) * OUT + rr${r}]`)));
   const tail: string[] = [];
   for (let nn = MAIN; nn < N; nn++) {
     tail.push(...scope(step(`${nn}u`, (r) => `dy[${nn * OUT}u + rr${r}]`)));
@@ -282,7 +282,7 @@ function weightKernel(
 //   ${useSubgroups ? 'shared through subgroupBroadcast (lane q loads dy[n + q % 4], lanes 0..3 broadcast)' : 'loaded by every lane'}.
 //   The lanes of column 0 also write db for their rows.
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${colGroups} column group(s) x ${rowGroups} row group(s).
-${useSubgroups ? 'enable subgroups;\n' : ''}
+${enableSubgroups(useSubgroups)}
 const OUT: u32 = ${OUT}u;
 const K: u32 = ${K}u;          // ${T} per row
 const ROW0: u32 = ${chunk.row0}u;
@@ -296,11 +296,7 @@ const GX: u32 = ${gx}u;
 @group(0) @binding(2) var<storage, read_write> dw: array<${T}>;
 @group(0) @binding(3) var<storage, read_write> db: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${useSubgroups ? '\n  @builtin(subgroup_invocation_id) sid: u32,' : ''}
-) {
+${workgroupMain(WG, useSubgroups, false)}
   let tile = wid.x + wid.y * GX;
   if (tile >= TILES) { return; } // whole workgroups only: control flow stays uniform
   let col = (tile % COL_GROUPS) * ${WG}u + lid;

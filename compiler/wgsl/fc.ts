@@ -30,8 +30,23 @@
  * the 4-u32 read-only binding 'params', bound whole by every chunk.
  */
 import { dropoutMaskWgsl } from './dropout.js';
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
-import { gcd, indent, lcm } from './template.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import {
+  enableSubgroups,
+  foldGrid,
+  gcd,
+  indent,
+  lcm,
+  nameTag,
+  partSuffix,
+  plural,
+  range,
+  requirePositiveIntegers,
+  scope,
+  useSubgroups,
+  vectorOf,
+  workgroupMain,
+} from './template.js';
 
 export interface FcSpec {
   /** Batch size N. */
@@ -130,9 +145,7 @@ export function fcChunks(spec: FcSpec, target: TargetInfo): FcChunk[] {
 /** The kernels of one FC layer: one per weight chunk, dispatched in order. */
 export function fcKernels(spec: FcSpec, target: TargetInfo, tuning: FcTuning = {}): Kernel[] {
   const { n, inFeatures, outFeatures } = spec;
-  for (const [k, v] of Object.entries({ n, inFeatures, outFeatures })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`fc: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers('fc', { n, inFeatures, outFeatures });
   if (f32Bytes(n * inFeatures) > target.maxStorageBufferBindingSize) {
     throw new Error(
       `fc: input of ${f32Bytes(n * inFeatures)} bytes exceeds maxStorageBufferBindingSize`,
@@ -158,11 +171,10 @@ function fcChunkKernel(
     throw new Error('fc: batchTile and rowsPerLane must be positive integers');
   }
   // vec4 loads when every row starts on a 16-byte boundary, scalars otherwise.
-  const V = IN % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const { V, T } = vectorOf(IN);
   const K = IN / V; // elements of type T per row
-  const rs = [...Array(R).keys()];
-  const bs = [...Array(B).keys()];
+  const rs = range(R);
+  const bs = range(B);
   const hsum = (e: string): string => (V === 4 ? `dot(${e}, vec4<f32>(1.0))` : e);
 
   let WG = Math.min(
@@ -179,12 +191,10 @@ function fcChunkKernel(
   const rowGroups = Math.ceil(chunk.rows / rowsPerGroup);
   const batchTiles = Math.ceil(N / B);
   const [gx, gy] = foldGrid(rowGroups * batchTiles, target.maxComputeWorkgroupsPerDimension);
-  const useSubgroups = design === 'rows' && target.subgroups && (tuning.subgroups ?? true);
+  const sg = design === 'rows' && useSubgroups(target, tuning);
 
-  const dropTag = dropout ? `_drop${String(dropout.p).replace('.', '_')}` : '';
-  const name =
-    `fc_${IN}x${OUT}_n${N}${relu ? '_relu' : ''}${dropTag}` +
-    (count > 1 ? `_part${index}of${count}` : '');
+  const dropTag = dropout ? `_drop${nameTag(dropout.p)}` : '';
+  const name = `fc_${IN}x${OUT}_n${N}${relu ? '_relu' : ''}${dropTag}${partSuffix(index, count)}`;
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
@@ -258,39 +268,33 @@ ${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b} = ${T}(0.0);`)).join('\n')
       ...rs.map((r) => `let w${r} = w[wr${r} + ${k}];`),
       ...rs.flatMap((r) => bs.map((b) => `acc${r}_${b} += w${r} * xs${b};`)),
     ];
-    const mainBody: string[] = useSubgroups
+    const mainBody: string[] = sg
       ? [
           ...bs.map((b) => `let xv${b} = x[xr${b} + k + q];`),
-          ...[...Array(STEP).keys()].flatMap((j) => [
+          ...range(STEP).flatMap((j) => [
             `// x[k + ${j}] from subgroup lane ${j}`,
             ...scope(step(`k + ${j}u`, (b) => `subgroupBroadcast(xv${b}, ${j}u)`)),
           ]),
         ]
-      : [...Array(STEP).keys()].flatMap((j) =>
-          scope(step(`k + ${j}u`, (b) => `x[xr${b} + k + ${j}u]`)),
-        );
+      : range(STEP).flatMap((j) => scope(step(`k + ${j}u`, (b) => `x[xr${b} + k + ${j}u]`)));
     const tail: string[] = [];
     for (let k = MAIN; k < K; k++) tail.push(...scope(step(`${k}u`, (b) => `x[xr${b} + ${k}u]`)));
     code = `${header}
 //   Design 'rows': each lane owns ${plural(R, 'consecutive row')} x ${plural(B, 'sample')} and walks all of in with
 //   ${V === 4 ? 'vec4' : 'scalar'} loads, so each weight element is loaded once per batch tile; no reduction.
-//   x is ${useSubgroups ? 'shared through subgroupBroadcast: each lane loads x[k + sid % 4], lanes 0..3 broadcast' : 'loaded by every lane'}.
+//   x is ${sg ? 'shared through subgroupBroadcast: each lane loads x[k + sid % 4], lanes 0..3 broadcast' : 'loaded by every lane'}.
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${plural(rowGroups, 'row group')} x ${plural(batchTiles, 'batch tile')}.
-${useSubgroups ? 'enable subgroups;\n' : ''}
+${enableSubgroups(sg)}
 ${consts}
 
-@compute @workgroup_size(${WG})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,${useSubgroups ? '\n  @builtin(subgroup_invocation_id) sid: u32,' : ''}
-) {
+${workgroupMain(WG, sg, false)}
   let tile = wid.x + wid.y * GX;
   if (tile >= TILES) { return; } // whole workgroups only: control flow stays uniform
   let row = ((tile % ROW_GROUPS) * ${WG}u + lid) * ${R}u; // first row of this lane, chunk-relative
   let n0 = (tile / ROW_GROUPS) * ${B}u;                   // first sample of this lane${keyLine}
   // Out-of-range rows and samples are clamped for loading (every lane must take part in the
   // broadcasts) and skipped when storing.
-${loadOffsets}${useSubgroups ? '\n  let q = sid % 4u;' : ''}
+${loadOffsets}${sg ? '\n  let q = sid % 4u;' : ''}
   for (var k = 0u; k < ${MAIN}u; k += ${STEP}u) {
 ${indent(mainBody, 4)}
   }${tail.length ? `\n  // tail: the last ${K - MAIN} ${T} of each row\n${indent(tail, 2)}` : ''}
@@ -361,10 +365,4 @@ ${store('r', 'bb', `part[lid * ${WG}u]`, '    ')}
 function defaultRows(design: 'rows' | 'reduce', b: number): number {
   if (design === 'rows') return b <= 2 ? 2 : 1;
   return Math.max(1, Math.min(4, Math.floor(16 / b)));
-}
-
-const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
-
-function scope(lines: string[]): string[] {
-  return ['{', ...lines.map((l) => '  ' + l), '}'];
 }

@@ -50,15 +50,3 @@ export interface Kernel {
 
 /** Size in bytes of `n` f32 values. */
 export const f32Bytes = (n: number): number => n * 4;
-
-/**
- * Splits a 1-D workgroup count into a 2-D grid whose sides respect the per-dimension limit
- * (`maxComputeWorkgroupsPerDimension`); kernels recover the linear index as `y * gx + x`.
- */
-export function foldGrid(count: number, maxPerDim: number): [number, number] {
-  if (count <= maxPerDim) return [count, 1];
-  const gy = Math.ceil(count / maxPerDim);
-  const gx = Math.ceil(count / gy);
-  if (gy > maxPerDim) throw new Error(`internal: grid of ${count} workgroups is too large`);
-  return [gx, gy];
-}

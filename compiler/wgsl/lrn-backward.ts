@@ -22,8 +22,15 @@
  * and after C - 1 read as 0, which makes their t and u 0. Two loads and one store per element;
  * one pow and one division per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
-import { f32Literal } from './template.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import {
+  f32Literal,
+  invocationGrid,
+  invocationMain,
+  range,
+  requirePositiveIntegers,
+  vectorOf,
+} from './template.js';
 import type { LrnSpec } from './lrn.js';
 
 export type LrnBackwardSpec = LrnSpec;
@@ -32,26 +39,18 @@ const WORKGROUP = 64;
 
 export function lrnBackwardKernels(spec: LrnBackwardSpec, target: TargetInfo): Kernel[] {
   const { n, c, h, w, size, alpha, beta, k } = spec;
-  for (const [key, v] of Object.entries({ n, c, h, w, size })) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new Error(`lrn backward: ${key} must be a positive integer`);
-    }
-  }
+  requirePositiveIntegers('lrn backward', { n, c, h, w, size });
   if (!(k > 0)) throw new Error('lrn backward: k must be positive');
   if (!(alpha >= 0)) throw new Error('lrn backward: alpha must be non-negative');
   const H = Math.floor(size / 2);
   const L = 2 * H + 1;
   const plane = h * w;
-  const V = plane % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const { V, T } = vectorOf(plane);
   const P = plane / V;
   const invocations = n * P;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const steps = Math.ceil((c + 2 * H) / L);
-  const ring = [...Array(L).keys()];
+  const ring = range(L);
   const mod = (v: number): number => ((v % L) + L) % L;
 
   const step = (j: number): string => {
@@ -95,10 +94,7 @@ const TWO_ALPHA_BETA: f32 = ${f32Literal(Math.fround(2 * alpha * beta), 'lrn bac
 @group(0) @binding(1) var<storage, read> dy: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> dx: array<${T}>;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
-  if (i >= INVOCATIONS) { return; }
+${invocationMain(WORKGROUP)}
   let img = i / P;
   let p = img * C * P + i % P;     // element (img, channel ch, pixel) is ch * P + p
 ${ring.map((r) => `  var a${r} = ${T}(0.0);\n  var d${r} = ${T}(0.0);\n  var u${r} = ${T}(0.0);\n  var t${r} = ${T}(0.0);`).join('\n')}

@@ -15,8 +15,15 @@
  * with static indices): every input element is loaded once and every output stored once, and the
  * sum of squares is recomputed from the registers each step (no running sum, so no cancellation).
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
-import { f32Literal } from './template.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import {
+  f32Literal,
+  invocationGrid,
+  invocationMain,
+  range,
+  requirePositiveIntegers,
+  vectorOf,
+} from './template.js';
 
 export interface LrnSpec {
   /** Batch size. */
@@ -35,24 +42,18 @@ const WORKGROUP = 64;
 
 export function lrnKernels(spec: LrnSpec, target: TargetInfo): Kernel[] {
   const { n, c, h, w, size, alpha, beta, k } = spec;
-  for (const [key, v] of Object.entries({ n, c, h, w, size })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`lrn: ${key} must be a positive integer`);
-  }
+  requirePositiveIntegers('lrn', { n, c, h, w, size });
   if (!(k > 0)) throw new Error('lrn: k must be positive (the base of the power must not be 0)');
   if (!(alpha >= 0)) throw new Error('lrn: alpha must be non-negative');
   const half = Math.floor(size / 2);
   const L = 2 * half + 1; // channels in the window, and registers in the ring
   const plane = h * w;
-  const V = plane % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
+  const { V, T } = vectorOf(plane);
   const P = plane / V; // elements of type T per channel plane
   const invocations = n * P;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const steps = Math.ceil(c / L); // iterations of the unrolled channel loop
-  const ring = [...Array(L).keys()];
+  const ring = range(L);
   const sumSq = ring.map((s) => `r${s} * r${s}`).join(' + ');
 
   // Unrolled step j of a loop iteration (channel ch = base + j): channel ch + half enters the
@@ -89,10 +90,7 @@ const BETA: f32 = ${f32Literal(beta, 'lrn')};
 @group(0) @binding(0) var<storage, read> x: array<${T}>;
 @group(0) @binding(1) var<storage, read_write> y: array<${T}>;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
-  if (i >= INVOCATIONS) { return; }
+${invocationMain(WORKGROUP)}
   let img = i / P;
   let p0 = i % P;
   // x[img, ch, pixel p0] and y[...] are element ch * P + p.
@@ -100,7 +98,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // The ring: slot s holds the channel congruent to s modulo ${L}; channels outside 0..C-1 are 0.
 ${ring.map((s) => `  var r${s} = ${T}(0.0);`).join('\n')}
   // Prologue: channels 0..${half - 1} enter before the first output.
-${[...Array(Math.min(half, c)).keys()].map((ch) => `  r${ch} = x[${ch}u * P + p];`).join('\n')}
+${range(Math.min(half, c))
+  .map((ch) => `  r${ch} = x[${ch}u * P + p];`)
+  .join('\n')}
   for (var base = 0u; base < ${steps * L}u; base += ${L}u) {
 ${ring.map(step).join('\n')}
   }

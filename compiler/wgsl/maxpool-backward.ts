@@ -14,7 +14,8 @@
  * right-most windows also zero the dropped column of an odd W, those of the bottom windows the
  * dropped row of an odd H (and the corner).
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { invocationGrid, invocationMain, requirePositiveIntegers } from './template.js';
 import type { MaxpoolSpec } from './maxpool.js';
 
 export type MaxpoolBackwardSpec = MaxpoolSpec;
@@ -41,11 +42,7 @@ fn argmax4(v: vec4<f32>) -> u32 {
 
 export function maxpoolBackwardKernels(spec: MaxpoolBackwardSpec, target: TargetInfo): Kernel[] {
   const { n, c, h, w } = spec;
-  for (const [k, v] of Object.entries({ n, c, h, w })) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new Error(`maxpool backward: ${k} must be a positive integer`);
-    }
-  }
+  requirePositiveIntegers('maxpool backward', { n, c, h, w });
   if (h < 2 || w < 2) {
     throw new Error(`maxpool backward: input ${h}x${w} is smaller than the 2x2 window`);
   }
@@ -55,10 +52,7 @@ export function maxpoolBackwardKernels(spec: MaxpoolBackwardSpec, target: Target
   const vec = w % 4 === 0;
   const perRow = vec ? ow / 2 : ow;
   const invocations = planes * oh * perRow;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const oddH = h % 2 === 1;
   const oddW = w % 2 === 1;
   const name = `maxpool2x2_bwd_c${c}_${h}x${w}_n${n}`;
@@ -81,10 +75,7 @@ const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
 
 ${ARGMAX}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
-  if (i >= INVOCATIONS) { return; }
+${invocationMain(WORKGROUP)}
   let q = i % PER_ROW;             // window pair within the row
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;
@@ -113,10 +104,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 ${ARGMAX}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
-  if (i >= INVOCATIONS) { return; }
+${invocationMain(WORKGROUP)}
   let ox = i % PER_ROW;
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;

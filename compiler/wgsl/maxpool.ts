@@ -9,7 +9,8 @@
  * vec2 (2 loads + 1 store for 2 outputs, against 8 + 2 in the scalar form); otherwise each
  * invocation reads its 4 inputs as scalars and writes one output.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { invocationGrid, invocationMain, requirePositiveIntegers } from './template.js';
 
 export interface MaxpoolSpec {
   /** Batch size. */
@@ -35,9 +36,7 @@ fn nan_max4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 
 export function maxpoolKernels(spec: MaxpoolSpec, target: TargetInfo): Kernel[] {
   const { n, c, h, w } = spec;
-  for (const [k, v] of Object.entries({ n, c, h, w })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`maxpool: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers('maxpool', { n, c, h, w });
   if (h < 2 || w < 2) throw new Error(`maxpool: input ${h}x${w} is smaller than the 2x2 window`);
   const oh = Math.floor(h / 2);
   const ow = Math.floor(w / 2);
@@ -46,10 +45,7 @@ export function maxpoolKernels(spec: MaxpoolSpec, target: TargetInfo): Kernel[] 
   // Invocations: one per output pair (vec form) or per output (scalar form).
   const perRow = vec ? ow / 2 : ow;
   const invocations = planes * oh * perRow;
-  const [gx, gy] = foldGrid(
-    Math.ceil(invocations / WORKGROUP),
-    target.maxComputeWorkgroupsPerDimension,
-  );
+  const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
   const name = `maxpool2x2_c${c}_${h}x${w}_n${n}`;
   const header = `// ${name}: 2x2 max pooling, stride 2 (PyTorch semantics: odd sides drop the last row/column;
 // a NaN in a window gives NaN).
@@ -68,10 +64,7 @@ const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
 
 ${NAN_MAX}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
-  if (i >= INVOCATIONS) { return; }
+${invocationMain(WORKGROUP)}
   let q = i % PER_ROW;             // output pair within the row
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;
@@ -89,10 +82,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 ${NAN_MAX}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${WORKGROUP}u);
-  if (i >= INVOCATIONS) { return; }
+${invocationMain(WORKGROUP)}
   let ox = i % PER_ROW;
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;

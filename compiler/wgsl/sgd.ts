@@ -20,8 +20,8 @@
  * 'hyper' = f32 [lr, momentum, weightDecay, unused], so a learning-rate schedule needs no
  * recompile.
  */
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
-import { lcm } from './template.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { elementwiseKernel, lcm, partSuffix, requirePositiveIntegers } from './template.js';
 
 export interface SgdSpec {
   /** Total parameter floats (all tensors, laid out contiguously). */
@@ -33,8 +33,6 @@ export interface SgdChunk {
   readonly offset: number;
   readonly length: number;
 }
-
-const WORKGROUP = 256;
 
 /** How [0, count) is split so that each chunk's bindings fit and start aligned. */
 export function sgdChunks(spec: SgdSpec, target: TargetInfo): SgdChunk[] {
@@ -55,9 +53,7 @@ export function sgdChunks(spec: SgdSpec, target: TargetInfo): SgdChunk[] {
 
 /** One kernel per chunk of the flat parameter range, dispatched in any order (they are disjoint). */
 export function sgdKernels(spec: SgdSpec, target: TargetInfo): Kernel[] {
-  if (!Number.isInteger(spec.count) || spec.count < 1) {
-    throw new Error('sgd: count must be a positive integer');
-  }
+  requirePositiveIntegers('sgd', { count: spec.count });
   const chunks = sgdChunks(spec, target);
   return chunks.map((c, i) => sgdKernel(spec, target, c, i, chunks.length));
 }
@@ -69,51 +65,28 @@ function sgdKernel(
   index: number,
   count: number,
 ): Kernel {
-  const V = chunk.length % 4 === 0 ? 4 : 1;
-  const T = V === 4 ? 'vec4<f32>' : 'f32';
-  const items = chunk.length / V;
-  const [gx, gy] = foldGrid(Math.ceil(items / WORKGROUP), target.maxComputeWorkgroupsPerDimension);
-  const name = `sgd_${spec.count}` + (count > 1 ? `_part${index}of${count}` : '');
-  const range =
-    count > 1 ? { offsetBytes: f32Bytes(chunk.offset), sizeBytes: f32Bytes(chunk.length) } : {};
-  const bindings: KernelBinding[] = [
-    { binding: 0, tensor: 'w', access: 'read_write', ...range },
-    { binding: 1, tensor: 'g', access: 'read', ...range },
-    { binding: 2, tensor: 'v', access: 'read_write', ...range },
-    { binding: 3, tensor: 'hyper', access: 'read' },
-  ];
-  const code = `// ${name}: SGD with momentum and weight decay (PyTorch semantics, dampening 0), in place:
-//   g' = g + wd * w;  v = mu * v + g';  w = w - lr * v     hyper = [lr, mu, wd, unused] (f32)
-//   Parameters ${chunk.offset}..${chunk.offset + chunk.length - 1} of ${spec.count} (chunk ${index + 1} of ${count})${count > 1 ? `; 'w', 'g', 'v' bound from byte ${f32Bytes(chunk.offset)}, ${f32Bytes(chunk.length)} bytes` : ''}.
-//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), one ${T} per invocation.
-
-const ITEMS: u32 = ${items}u;
-const ROW: u32 = ${gx * WORKGROUP}u; // invocations per grid row
-
-@group(0) @binding(0) var<storage, read_write> w: array<${T}>;
-@group(0) @binding(1) var<storage, read> g: array<${T}>;
-@group(0) @binding(2) var<storage, read_write> v: array<${T}>;
-@group(0) @binding(3) var<storage, read> hyper: vec4<f32>;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * ROW;
-  if (i >= ITEMS) { return; }
-  let h = hyper;
-  let wv = w[i];
-  let vv = h.y * v[i] + (g[i] + h.z * wv);
-  v[i] = vv;
-  w[i] = wv - h.x * vv;
-}
-`;
-  return {
+  const name = `sgd_${spec.count}${partSuffix(index, count)}`;
+  const bytes = { offsetBytes: f32Bytes(chunk.offset), sizeBytes: f32Bytes(chunk.length) };
+  const range = count > 1 ? bytes : undefined;
+  return elementwiseKernel(chunk.length, target, () => ({
     name,
-    code,
-    entryPoint: 'main',
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch: [gx, gy, 1],
-    bindings,
+    header: `// ${name}: SGD with momentum and weight decay (PyTorch semantics, dampening 0), in place:
+//   g' = g + wd * w;  v = mu * v + g';  w = w - lr * v     hyper = [lr, mu, wd, unused] (f32)
+//   Parameters ${chunk.offset}..${chunk.offset + chunk.length - 1} of ${spec.count} (chunk ${index + 1} of ${count})${count > 1 ? `; 'w', 'g', 'v' bound from byte ${bytes.offsetBytes}, ${bytes.sizeBytes} bytes` : ''}.`,
+    bindings: [
+      { tensor: 'w', access: 'read_write', range },
+      { tensor: 'g', access: 'read', range },
+      { tensor: 'v', access: 'read_write', range },
+      { tensor: 'hyper', access: 'read', type: 'vec4<f32>' },
+    ],
+    body: [
+      'let h = hyper;',
+      'let wv = w[i];',
+      'let vv = h.y * v[i] + (g[i] + h.z * wv);',
+      'v[i] = vv;',
+      'w[i] = wv - h.x * vv;',
+    ],
     flops: 6 * chunk.length,
     bytes: f32Bytes(5 * chunk.length + 4),
-  };
+  }));
 }

@@ -15,7 +15,8 @@
  * ("online soft-max"), a tree reduction in workgroup memory combines them (ties between lanes go
  * to the smaller index), a second pass writes dx. Two reads of x and one write per element.
  */
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import { f32Literal, foldGrid, requirePositiveIntegers, treeWorkgroupSize } from './template.js';
 
 export interface SoftmaxXentSpec {
   /** Batch size N (dx is divided by it). */
@@ -35,14 +36,8 @@ const headBindings = (input: 'x' | 'p'): KernelBinding[] => [
 
 export function softmaxXentKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kernel[] {
   const { n, classes } = spec;
-  for (const [k, v] of Object.entries({ n, classes })) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new Error(`softmax-xent: ${k} must be a positive integer`);
-    }
-  }
-  let wg = 1;
-  while (wg < Math.min(64, classes, target.maxComputeInvocationsPerWorkgroup)) wg *= 2;
-  if (wg > target.maxComputeInvocationsPerWorkgroup) wg /= 2;
+  requirePositiveIntegers('softmax-xent', { n, classes });
+  const wg = treeWorkgroupSize(classes, target);
   const [gx, gy] = foldGrid(n, target.maxComputeWorkgroupsPerDimension);
   const name = `softmax_xent_${classes}_n${n}`;
   const code = `// ${name}: soft-max + cross-entropy, forward and backward fused.
@@ -58,7 +53,7 @@ const N: u32 = ${n}u;
 const CLASSES: u32 = ${classes}u;
 const WG: u32 = ${wg}u;
 const GX: u32 = ${gx}u;
-const INV_N: f32 = ${String(Math.fround(1 / n)).replace(/^(\d+)$/, '$1.0')};
+const INV_N: f32 = ${f32Literal(Math.fround(1 / n), 'softmax-xent')};
 // The most negative f32, an empty slice's max (finite: combining two empty slices gives 0, not NaN).
 const LOWEST: f32 = -0x1.fffffep+127f;
 
@@ -152,10 +147,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  */
 export function xentGradKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kernel[] {
   const { n, classes } = spec;
-  for (const [k, v] of Object.entries({ n, classes })) {
-    if (!Number.isInteger(v) || v < 1)
-      throw new Error(`xent-grad: ${k} must be a positive integer`);
-  }
+  requirePositiveIntegers('xent-grad', { n, classes });
   const wg = 64;
   const [gx, gy] = foldGrid(Math.ceil(n / wg), target.maxComputeWorkgroupsPerDimension);
   const name = `xent_grad_${classes}_n${n}`;
@@ -168,7 +160,7 @@ export function xentGradKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kern
 const N: u32 = ${n}u;
 const CLASSES: u32 = ${classes}u;
 const GX: u32 = ${gx}u;
-const INV_N: f32 = ${String(Math.fround(1 / n)).replace(/^(\d+)$/, '$1.0')};
+const INV_N: f32 = ${f32Literal(Math.fround(1 / n), 'softmax-xent')};
 
 @group(0) @binding(0) var<storage, read> p: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<i32>;

@@ -7,7 +7,8 @@
  * exp(old max - new max) whenever the max grows); the pairs are combined by a tree reduction in
  * workgroup memory; a second pass writes the outputs. Two reads and one write per element.
  */
-import { f32Bytes, type Kernel, type TargetInfo, foldGrid } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
+import { foldGrid, requirePositiveIntegers, treeWorkgroupSize } from './template.js';
 
 export interface SoftmaxSpec {
   /** Batch size. */
@@ -18,13 +19,8 @@ export interface SoftmaxSpec {
 
 export function softmaxKernels(spec: SoftmaxSpec, target: TargetInfo): Kernel[] {
   const { n, classes } = spec;
-  for (const [k, v] of Object.entries({ n, classes })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`softmax: ${k} must be a positive integer`);
-  }
-  // A power of two (for the tree), at most 64 and no wider than the classes need.
-  let wg = 1;
-  while (wg < Math.min(64, classes, target.maxComputeInvocationsPerWorkgroup)) wg *= 2;
-  if (wg > target.maxComputeInvocationsPerWorkgroup) wg /= 2;
+  requirePositiveIntegers('softmax', { n, classes });
+  const wg = treeWorkgroupSize(classes, target);
   const [gx, gy] = foldGrid(n, target.maxComputeWorkgroupsPerDimension);
   const name = `softmax_${classes}_n${n}`;
   const code = `// ${name}: numerically stable soft-max over the classes of each sample.
