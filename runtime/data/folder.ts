@@ -28,11 +28,11 @@
  *
  * Every failure is a one-line VggcError naming the file or folder.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { VggcError, fail } from '../../dsl/diagnostics.js';
-import { describeFsError, isFsError, rethrowFsError } from '../fsutil.js';
+import { isFsError, readRegularFile, rethrowFsError } from '../fsutil.js';
 import { readNpy, readNpyInts } from '../npy.js';
 import { memorySplit, stratifiedSplit, type Dataset, type Shape, type Split } from './dataset.js';
 
@@ -131,12 +131,7 @@ async function readPair(folder: string): Promise<NpyPair> {
 async function readClassNames(dir: string): Promise<string[] | undefined> {
   const file = join(dir, 'classes.txt');
   if ((await kindOf(file)) === 'missing') return undefined;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    rethrowFsError(file, 'read', e);
-  }
+  const text = (await readRegularFile(file)).toString('utf8');
   const names = text
     .split(/\r?\n/)
     .map((s) => s.trim())
@@ -269,13 +264,7 @@ export async function decodeImage(
   channels: 1 | 3,
   size?: readonly [number, number],
 ): Promise<{ shape: Shape; data: Float32Array }> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    if (isFsError(e)) fail(`${file}: cannot read: ${describeFsError(e)}`);
-    throw e;
-  }
+  const bytes = await readRegularFile(file);
   const sharp = await loadSharp();
   let raw: { data: Buffer; info: OutputInfo };
   try {
