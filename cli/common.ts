@@ -36,3 +36,18 @@ export function positiveInt(text: string, flag: string): number {
 }
 
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** `--test-fraction F` (F in [0, 1), a plain decimal) as the folder loader's `testFraction`. */
+export function testFractionOption(flags: { readonly testFraction?: string }): {
+  testFraction?: number;
+} {
+  const text = flags.testFraction;
+  if (text === undefined) return {};
+  const v = Number(text);
+  if (!/^\s*(?:0|0?\.\d+|0\.)\s*$/.test(text) || !(v >= 0 && v < 1)) {
+    throw new VggcError(
+      error(`--test-fraction must be a number in [0, 1) such as 0.2, not '${text}'`),
+    );
+  }
+  return { testFraction: v };
+}

@@ -11,7 +11,8 @@ import { formatShape, type Shape } from '../compiler/ir.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { fail } from '../dsl/diagnostics.js';
 import { channelMean } from '../runtime/data/augment.js';
-import type { Dataset } from '../runtime/data/dataset.js';
+import { checkClasses, describeHeldOut, type Dataset } from '../runtime/data/dataset.js';
+import { classifierClasses } from '../compiler/classifier.js';
 import { openDataset } from '../runtime/data/open.js';
 import {
   checkScales,
@@ -24,7 +25,14 @@ import {
 } from '../runtime/eval.js';
 import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
-import { fuseOption, loadModel, positiveInt, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  fuseOption,
+  loadModel,
+  positiveInt,
+  testFractionOption,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 import { renderTable } from './table.js';
 
 export interface TestFlags extends ModelFlags, FuseFlags {
@@ -43,6 +51,7 @@ export interface EvalFlags extends TestFlags {
   readonly data: string;
   readonly limit?: string;
   readonly json?: boolean;
+  readonly testFraction?: string;
 }
 
 /** `28,30,32` -> [28, 30, 32]. */
@@ -120,10 +129,12 @@ export async function runEval(
   const limit = flags.limit !== undefined ? positiveInt(flags.limit, '--limit') : undefined;
   const declared = graph.nodes[0]!.out;
   const channels = declared[0];
-  const dataset = await openDataset(
-    flags.data,
-    channels === 1 || channels === 3 ? { channels } : {},
-  );
+  const dataset = await openDataset(flags.data, {
+    ...(channels === 1 || channels === 3 ? { channels } : {}),
+    ...testFractionOption(flags),
+  });
+  const heldOut = describeHeldOut(dataset);
+  if (heldOut) err(heldOut);
   const split = dataset.test;
   const shape: Shape = split.shape;
   if (shape[0] !== channels) {
@@ -131,7 +142,15 @@ export async function runEval(
       `${dataset.name}: images have ${shape[0]} channel(s), the model ${graph.name} takes ${channels}`,
     );
   }
-  if (split.length === 0) fail(`${dataset.name}: the test split is empty`);
+  if (split.length === 0) {
+    fail(
+      dataset.heldOut !== undefined
+        ? `${dataset.name}: no test split to evaluate (no test/ folder, and ${dataset.heldOut * 100}% ` +
+            `of each class holds no image): give --test-fraction 0.2 or a test/ folder`
+        : `${dataset.name}: the test split is empty`,
+    );
+  }
+  checkClasses(dataset, classifierClasses(graph), graph.name);
   checkScales(graph, plan.scales.scales, {
     image: shape,
     dense: plan.dense,
@@ -151,12 +170,6 @@ export async function runEval(
     fuse: fuseOption(flags),
     ...(mean ? { mean } : {}),
   });
-  if (dataset.classes.length > evaluator.classes) {
-    fail(
-      `${dataset.name} has ${dataset.classes.length} classes, the model ${graph.name} ` +
-        `${evaluator.classes}`,
-    );
-  }
   const bar = new SingleBar({
     format: `eval {bar} {percentage}% | {value}/{total} images | {duration_formatted} | ETA {eta_formatted}`,
     stream: process.stderr,

@@ -129,6 +129,10 @@ program
   .option('--lr-step <n>', "epochs between the step schedule's drops")
   .option('--log <file>', 'metrics log (JSON lines); a chart <log>.svg is drawn next to it')
   .option('--resume', 'continue from the checkpoint next to --save')
+  .option(
+    '--test-fraction <f>',
+    'a folder without test/: share of each class held out for testing (default 0.2; 0: none)',
+  )
   .option('--no-fuse', 'turn every fusion pass off')
   .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
   .action(async (file: string, flags) => {
@@ -166,6 +170,10 @@ testOptions(
 )
   .requiredOption('--data <spec>', "'mnist' (bundled digits) or a folder of images or .npy")
   .option('--limit <n>', 'evaluate only the first n test images')
+  .option(
+    '--test-fraction <f>',
+    'a folder without test/: share of each class held out for testing, as in train (default 0.2)',
+  )
   .option('--batch <n>', 'images per batch', '8')
   .option('--json', 'print {"images", "top1_error", "top5_error", "per_scale"} as JSON')
   .action(async (file: string, flags) => {

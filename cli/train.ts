@@ -9,7 +9,9 @@
  * result to stdout.
  */
 import { SingleBar } from 'cli-progress';
+import { classifierClasses } from '../compiler/classifier.js';
 import { VggcError, error, fail } from '../dsl/diagnostics.js';
+import { checkClasses, describeHeldOut } from '../runtime/data/dataset.js';
 import { openDataset } from '../runtime/data/open.js';
 import { acquireGpu } from '../runtime/device.js';
 import { INIT_SCHEMES, initFromShallower, initWeights, type InitScheme } from '../runtime/init.js';
@@ -19,7 +21,14 @@ import { train, type TrainConfig } from '../runtime/train/loop.js';
 import { SCHEDULES, type ScheduleName } from '../runtime/train/lr-schedule.js';
 import { chartPath } from '../runtime/train/metrics.js';
 import { loadWeights } from '../runtime/weights.js';
-import { fuseOption, loadModel, positiveInt, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  fuseOption,
+  loadModel,
+  positiveInt,
+  testFractionOption,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 
 export interface TrainFlags extends ModelFlags, FuseFlags {
   readonly data: string;
@@ -42,6 +51,7 @@ export interface TrainFlags extends ModelFlags, FuseFlags {
   readonly lrStep?: string;
   readonly log?: string;
   readonly resume?: boolean;
+  readonly testFraction?: string;
 }
 
 export async function runTrain(
@@ -51,6 +61,7 @@ export async function runTrain(
   err: (s: string) => void,
 ): Promise<void> {
   const graph = loadModel(file, flags);
+  classifierClasses(graph); // before the data is read: a model without an FC layer is refused
   const t = graph.train;
   if (flags.epochs !== undefined && flags.steps !== undefined) {
     fail('give --epochs or --steps, not both');
@@ -77,7 +88,11 @@ export async function runTrain(
   const dataset = await openDataset(flags.data, {
     size: augment === 'paper' ? [side, side] : [H, W],
     ...(C === 1 || C === 3 ? { channels: C } : {}),
+    ...testFractionOption(flags),
   });
+  const heldOut = describeHeldOut(dataset);
+  if (heldOut) err(heldOut);
+  checkClasses(dataset, classifierClasses(graph), graph.name); // before any GPU work
   if (dataset.shape[0] !== C) {
     fail(
       `${dataset.name}: images have ${dataset.shape[0]} channel(s), ${graph.name} takes ${C}x${H}x${W}`,
@@ -174,7 +189,7 @@ export async function runTrain(
       if (tty) bar.stop();
       err(
         `epoch ${r.epoch}: train loss ${r.train_loss.toFixed(4)}, train acc ${pct(r.train_accuracy)}, ` +
-          `test acc ${pct(r.test_accuracy)}, ${r.images_per_second.toFixed(0)} img/s, ` +
+          `${testAcc(r.test_accuracy)}, ${r.images_per_second.toFixed(0)} img/s, ` +
           `${r.seconds.toFixed(1)} s -> ${flags.save}`,
       );
     },
@@ -182,9 +197,12 @@ export async function runTrain(
     if (tty) bar.stop();
   });
   const last = result.epochs.at(-1);
+  const tested =
+    dataset.test.length > 0
+      ? `test accuracy ${pct(result.testAccuracy)} on ${dataset.test.length} ${dataset.name} test images`
+      : `no test split in ${dataset.name}, nothing evaluated`;
   out(
-    `${graph.name}: test accuracy ${pct(result.testAccuracy)} on ${dataset.test.length} ${dataset.name} ` +
-      `test images after ${last?.epoch ?? 0} epochs (${last?.step ?? 0} steps), ` +
+    `${graph.name}: ${tested} after ${last?.epoch ?? 0} epochs (${last?.step ?? 0} steps), ` +
       `${result.seconds.toFixed(1)} s, ${result.imagesPerSecond.toFixed(0)} training images/s`,
   );
   out(`weights: ${flags.save}   checkpoint: ${checkpointPath(flags.save)}`);
@@ -192,6 +210,7 @@ export async function runTrain(
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const testAcc = (v: number) => (Number.isNaN(v) ? 'no test split' : `test acc ${pct(v)}`);
 
 function number(text: string, flag: string, ok: (v: number) => boolean, want: string): number {
   const v = Number(text);

@@ -57,6 +57,14 @@ export function lower(model: ModelAst, options: LowerOptions = {}): Lowered {
   const flat: FlatLayer[] = [];
   flatten(model.layers, flat, diagnostics);
   checkOrder(flat, diagnostics);
+  if (flat.length === 0 && !diagnostics.some((d) => d.severity === 'error')) {
+    diagnostics.push(
+      error(
+        `model '${model.name}' has no layers: add some, e.g. 'conv3-64', 'maxpool', 'FC-10'`,
+        model.nameSpan,
+      ),
+    );
+  }
 
   const nodes: Node[] = [];
   // torch.nn.Sequential numbering of torchvision's VGG: `features` counts every conv, ReLU, LRN

@@ -27,6 +27,7 @@
  * `batch` is padded with zero images to the size the others ran at, rather than compiling a
  * plan for the remainder.
  */
+import { classifierClasses } from '../compiler/classifier.js';
 import { formatShape, type Graph, type Shape } from '../compiler/ir.js';
 import { denseGraph, fcToConv, minDenseInput } from '../compiler/passes/fc-to-conv.js';
 import type { FuseOption } from '../compiler/passes/index.js';
@@ -181,6 +182,7 @@ export async function createEvaluator(
     fail(`the mean has ${mean.length} channel(s), the model ${graph.name} takes ${C}`);
   }
   const views = options.flip ? 2 : 1;
+  classifierClasses(graph); // a positioned error for a model that is not a classifier
   const classes = denseGraph(graph, declared).nodes.at(-1)!.out[0];
   const net = await createDenseInference(graph, weights, {
     maxBatch: options.maxBatch ?? 16,

@@ -1,7 +1,7 @@
 /**
  * `--data DIR`: datasets read from a folder. Two kinds, told apart by what DIR holds:
  *
- * .npy arrays (when `DIR/images.npy` or `DIR/train/images.npy` exists), taken as they are:
+ * .npy arrays (when `DIR/images.npy` or `DIR/train/images.npy` exists), pixels taken as they are:
  *   `images.npy` float32 (any numeric dtype is converted) N x C x H x W, `labels.npy` N
  *   integers. Either `DIR/train/{images,labels}.npy` (+ optional `DIR/test/{images,labels}.npy`)
  *   or one pair `DIR/{images,labels}.npy`. Already preprocessed: no resize, no mean subtraction
@@ -25,6 +25,8 @@
  * is split deterministically and stratified by class: of each class, `round(n * testFraction)`
  * images (default 0.2) chosen by a shuffle seeded with (`splitSeed`, class) go to test, the
  * rest to train; both keep file order. The same folder and options always give the same split.
+ * `testFraction` 0 puts every image in train (an empty test split). The dataset's `heldOut` then
+ * records the fraction, for the commands to say so (`describeHeldOut` in dataset.ts).
  *
  * Every failure is a one-line VggcError naming the file or folder.
  */
@@ -195,6 +197,7 @@ async function loadNpyFolder(
     train,
     test,
     preprocessed: true,
+    ...(testPair ? {} : { heldOut: testFraction }),
   };
 }
 
@@ -334,5 +337,13 @@ async function loadImageTree(
     train = fileSplit(shape, trainList, s.train, channels);
     test = fileSplit(shape, trainList, s.test, channels);
   }
-  return { name: dir, shape, classes, train, test, preprocessed: false };
+  return {
+    name: dir,
+    shape,
+    classes,
+    train,
+    test,
+    preprocessed: false,
+    ...(testList ? {} : { heldOut: testFraction }),
+  };
 }
