@@ -21,6 +21,7 @@
  * FC's weight `[out, C * k * k]`, whatever input size the rewritten graph was typed at, so the
  * FC model's file loads unchanged (the conv weight `[out, C, k, k]` has the same bytes).
  */
+import { warnNonFinite } from './finite.js';
 import { VggcError, error, fail, type Diagnostic } from '../dsl/diagnostics.js';
 import { nodeById, numel, type Graph, type Node, type Shape } from '../compiler/ir.js';
 import { isConvertedFc } from '../compiler/params.js';
@@ -144,6 +145,7 @@ export async function loadWeights(path: string, graph: Graph): Promise<Map<strin
     }
     const out = new Map<string, Float32Array>();
     for (const p of layout) out.set(p.name, await file.read(p.name));
+    warnNonFinite(path, out, 'weights');
     return out;
   } finally {
     await file.close();
