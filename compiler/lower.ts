@@ -57,6 +57,11 @@ export function lower(model: ModelAst, options: LowerOptions = {}): Lowered {
   const flat: FlatLayer[] = [];
   flatten(model.layers, flat, diagnostics);
   checkOrder(flat, diagnostics);
+  const tooMany = flat[MAX_LAYERS];
+  if (tooMany && !diagnostics.some((d) => d.severity === 'error')) {
+    // flatten stops one layer past the limit; a repeat has already said so at its count.
+    diagnostics.push(error(`the model has more than ${MAX_LAYERS} layers`, tooMany.span));
+  }
   if (flat.length === 0 && !diagnostics.some((d) => d.severity === 'error')) {
     diagnostics.push(
       error(

@@ -43,6 +43,13 @@ export interface ParseResult {
 /** Groups nest at most this deep; deeper input is refused rather than risking the stack. */
 export const MAX_GROUP_DEPTH = 64;
 
+/**
+ * The longest source parse() reads: a model of the paper fits in 1 K characters, and a file
+ * this long already holds more layers than the compiler takes (compiler/limits.ts); larger
+ * files are refused at once rather than lexed and parsed for seconds.
+ */
+export const MAX_SOURCE_CHARS = 1 << 20;
+
 /** Past this many unexpected characters a file is not parsed (only they are reported). */
 export const MAX_LEXING_ERRORS = 200;
 
@@ -53,8 +60,20 @@ export const MAX_LEXING_ERRORS = 200;
 export function parse(source: SourceFile): ParseResult {
   const name = String(source?.name ?? '');
   const text = typeof source?.text === 'string' ? source.text : String(source?.text ?? '');
-  const lines = new LineMap(name, text);
   const empty: FileAst = { file: name, models: [] };
+  if (text.length > MAX_SOURCE_CHARS) {
+    const mib = (text.length / 2 ** 20).toFixed(1);
+    const message =
+      `the file holds ${mib} M characters, more than a .vgg model file may ` +
+      `(${MAX_SOURCE_CHARS / 2 ** 20} M; VGG-19 takes about 1 K): is it the model?`;
+    return {
+      ast: empty,
+      diagnostics: [
+        { severity: 'error', message, span: { file: name, line: 1, col: 1, offset: 0, length: 0 } },
+      ],
+    };
+  }
+  const lines = new LineMap(name, text);
   try {
     return parseText(lines, text);
   } catch (e) {
