@@ -8,8 +8,10 @@
  *
  * `withDawnLog` runs a Dawn call with file descriptor 2 pointing at a temporary file, then puts
  * the real stderr back and passes on every line but the known harmless ones, so that real
- * problems still reach the user. With VGGC_DEBUG set, or where the descriptor cannot be swapped
- * (no /proc/self/fd), the call runs untouched.
+ * problems still reach the user. Node has no dup(2): the real stderr is kept by reopening
+ * /proc/self/fd/2, which works for a terminal, a pipe and a file (what a shell gives) but not for
+ * a socket (what Node's child_process gives a child by default); there, with VGGC_DEBUG set, or
+ * without /proc, the call runs untouched and Dawn's lines pass through.
  */
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
