@@ -29,6 +29,9 @@ function vggc(...args: string[]) {
     seconds: (performance.now() - t) / 1000,
   };
 }
+/** `vggc train tiny.vgg --data DATA --save SAVE ...more`. */
+const trainTiny = (data: string, save: string, ...more: string[]) =>
+  vggc('train', 'tiny.vgg', '--data', data, '--save', save, ...more);
 const lines = (s: string) => s.split('\n').filter((l) => l !== '').length;
 
 const TINY = `model tiny {
@@ -120,7 +123,7 @@ describe('model files that are huge, binary or not files', () => {
 describe('vggc train refuses what would train silently wrong, before any GPU work', () => {
   it('labels outside the model classes (labels up to 199 into FC-3)', async () => {
     const data = await npyFolder('wide-labels', [0, 1, 2, 199, 5, 6, 7, 8]);
-    const r = vggc('train', 'tiny.vgg', '--data', data, '--save', 'out.safetensors');
+    const r = trainTiny(data, 'out.safetensors');
     expect(r.code).toBe(1);
     expect(r.err).toContain(
       `${data} has 200 classes (labels 0 to 199), the model tiny 3 (its last layer is FC-3)`,
@@ -130,7 +133,7 @@ describe('vggc train refuses what would train silently wrong, before any GPU wor
   it('a folder of more classes than the model has outputs', async () => {
     const names = Array.from({ length: 12 }, (_, i) => `class${i}`);
     const data = await npyFolder('twelve', [0, 1, 2, 0, 1, 2, 0, 1], names);
-    const r = vggc('train', 'tiny.vgg', '--data', data, '--save', 'out.safetensors');
+    const r = trainTiny(data, 'out.safetensors');
     expect(r.code).toBe(1);
     expect(r.err).toContain('has 12 classes (labels 0 to 11), the model tiny 3');
   });
@@ -153,16 +156,7 @@ describe('vggc train refuses what would train silently wrong, before any GPU wor
   it('--test-fraction must be a plain number in [0, 1)', async () => {
     const data = await npyFolder('frac', [0, 1, 2, 0, 1, 2, 0, 1]);
     for (const bad of ['1', '-0.1', '0x1', 'abc', '']) {
-      const r = vggc(
-        'train',
-        'tiny.vgg',
-        '--data',
-        data,
-        '--save',
-        'o.safetensors',
-        '--test-fraction',
-        bad,
-      );
+      const r = trainTiny(data, 'o.safetensors', '--test-fraction', bad);
       expect(r.code).not.toBe(0);
       expect(r.err).toMatch(/--test-fraction/);
     }
@@ -173,18 +167,7 @@ describe('vggc train on a folder without test/ (GPU)', () => {
   it('says how it split, says there is no test split instead of NaN%, and Dawn stays quiet', async () => {
     // 2 images per class: 20% held out rounds to none.
     const data = await npyFolder('two-each', [0, 0, 1, 1, 2, 2]);
-    const r = vggc(
-      'train',
-      'tiny.vgg',
-      '--data',
-      data,
-      '--save',
-      'two.safetensors',
-      '--steps',
-      '1',
-      '--augment',
-      'none',
-    );
+    const r = trainTiny(data, 'two.safetensors', '--steps', '1', '--augment', 'none');
     expect(r.code).toBe(0);
     const first = r.err.split('\n')[0];
     expect(first).toBe(
@@ -203,12 +186,8 @@ describe('vggc train on a folder without test/ (GPU)', () => {
     expect(shErr).toMatch(/^tiny: training on two-each/m);
     expect(shErr).not.toMatch(/artificially reduced/);
 
-    const all = vggc(
-      'train',
-      'tiny.vgg',
-      '--data',
+    const all = trainTiny(
       data,
-      '--save',
       'all.safetensors',
       '--steps',
       '1',
