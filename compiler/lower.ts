@@ -260,7 +260,9 @@ export function describe(op: Op): string {
     case 'input':
       return `input ${op.shape.join('x')}`;
     case 'conv':
-      return `conv${op.kernel}-${op.cout}`;
+      return op.kernelW !== undefined && op.kernelW !== op.kernel
+        ? `conv${op.kernel}x${op.kernelW}-${op.cout}`
+        : `conv${op.kernel}-${op.cout}`;
     case 'fc':
       return `FC-${op.units}`;
     case 'dropout':

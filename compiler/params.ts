@@ -45,7 +45,8 @@ export function paramNames(graph: TypedGraph): Map<number, NodeParams> {
     const input = byId.get(node.inputs[0] ?? -1)?.out;
     if (!input) throw new Error(`internal: node ${node.id} has no typed input`);
     const [c, h, w] = input;
-    const weight = op.op === 'conv' ? [op.cout, c, op.kernel, op.kernel] : [op.units, c * h * w];
+    const weight =
+      op.op === 'conv' ? [op.cout, c, op.kernel, op.kernelW ?? op.kernel] : [op.units, c * h * w];
     const units = op.op === 'conv' ? op.cout : op.units;
     const fileShape = isConvertedFc(node)
       ? { fileShape: [units, c * weight[2]! * weight[3]!] }

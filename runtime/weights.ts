@@ -74,8 +74,8 @@ export function parameterLayout(graph: Graph): ParamSpec[] {
         op.op === 'fc'
           ? [op.units, numel(input)]
           : fromFc
-            ? [op.cout, input[0] * op.kernel * op.kernel]
-            : [op.cout, input[0], op.kernel, op.kernel];
+            ? [op.cout, input[0] * op.kernel * (op.kernelW ?? op.kernel)]
+            : [op.cout, input[0], op.kernel, op.kernelW ?? op.kernel];
       // Lowering fixed the module path (compiler/params.ts); graphs built by hand count here.
       const prefix = node.param ?? `${stack}.${index}`;
       specs.push({ nodeId: node.id, name: `${prefix}.weight`, shape: weight, kind: 'weight' });
