@@ -133,8 +133,6 @@ export async function runEval(
     ...(channels === 1 || channels === 3 ? { channels } : {}),
     ...testFractionOption(flags),
   });
-  const heldOut = describeHeldOut(dataset);
-  if (heldOut) err(heldOut);
   const split = dataset.test;
   const shape: Shape = split.shape;
   if (shape[0] !== channels) {
@@ -145,7 +143,7 @@ export async function runEval(
   if (split.length === 0) {
     fail(
       dataset.heldOut !== undefined
-        ? `${dataset.name}: no test split to evaluate (no test/ folder, and ${dataset.heldOut * 100}% ` +
+        ? `${dataset.name}: no test split to evaluate (no test/ folder, and ${+(100 * dataset.heldOut).toPrecision(4)}% ` +
             `of each class holds no image): give --test-fraction 0.2 or a test/ folder`
         : `${dataset.name}: the test split is empty`,
     );
@@ -177,6 +175,8 @@ export async function runEval(
     notTTYSchedule: 10_000,
     hideCursor: true,
   });
+  const heldOut = describeHeldOut(dataset);
+  if (heldOut) err(heldOut); // after every check: a refusal stays one line
   let result;
   try {
     bar.start(total, 0);

@@ -90,8 +90,6 @@ export async function runTrain(
     ...(C === 1 || C === 3 ? { channels: C } : {}),
     ...testFractionOption(flags),
   });
-  const heldOut = describeHeldOut(dataset);
-  if (heldOut) err(heldOut);
   checkClasses(dataset, classifierClasses(graph), graph.name); // before any GPU work
   if (dataset.shape[0] !== C) {
     fail(
@@ -161,6 +159,9 @@ export async function runTrain(
   let lastLine = 0;
   const result = await train(gpu, config, {
     start(info) {
+      // Where the test split comes from, first, when it was held out of the training data.
+      const heldOut = describeHeldOut(dataset);
+      if (heldOut) err(heldOut);
       err(
         `${graph.name}: training on ${dataset.name} (${dataset.train.length} images, ` +
           `${info.batchesPerEpoch} batches of ${config.batch} per epoch), ${info.dispatches} ` +
