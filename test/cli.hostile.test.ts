@@ -163,6 +163,61 @@ describe('vggc train refuses what would train silently wrong, before any GPU wor
   });
 });
 
+describe('NaN and Inf in training (GPU)', () => {
+  it('NaN and Inf images: one warning with the count, on load', async () => {
+    const d = join(dir, 'nan-data');
+    mkdirSync(d, { recursive: true });
+    const x = Float32Array.from({ length: 8 * 16 }, (_, i) => Math.cos(i));
+    x[3] = NaN;
+    x[40] = Infinity;
+    await writeNpy(join(d, 'images.npy'), [8, 1, 4, 4], x);
+    await writeNpy(join(d, 'labels.npy'), [8], Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]));
+    const r = trainTiny('nan-data', 'nan.safetensors', '--augment', 'none', '--test-fraction', '0');
+    const warnings = r.err.split('\n').filter((l) => l.startsWith('vggc: warning:'));
+    expect(warnings).toEqual([
+      `vggc: warning: ${join('nan-data', 'images.npy')}: 1 NaN and 1 infinite of 128 values; ` +
+        'results computed from them will be NaN or Inf',
+    ]);
+  }, 300_000);
+
+  it('a step whose loss turns NaN or Inf stops the run, naming the step', async () => {
+    const data = await npyFolder('blowup', [0, 1, 2, 0, 1, 2, 0, 1]);
+    const r = trainTiny(
+      data,
+      'blow.safetensors',
+      '--augment',
+      'none',
+      '--test-fraction',
+      '0',
+      '--lr',
+      '1e30',
+      '--epochs',
+      '50',
+    );
+    expect(r.code).toBe(1);
+    const m =
+      /^vggc: error: the loss became (NaN|-?Infinity) at step (\d+) \(epoch (\d+)\): stopped; (.*)$/m.exec(
+        r.err,
+      );
+    expect(m, r.err).not.toBeNull();
+    const epoch = Number(m![3]);
+    expect(Number(m![2])).toBeGreaterThan(4 * (epoch - 1)); // 4 steps per epoch
+    expect(m![4]).toMatch(
+      epoch > 1
+        ? new RegExp(`^blow\\.ckpt\\.safetensors keeps epoch ${epoch - 1}, the last good one`)
+        : /^no epoch was complete, nothing was saved/,
+    );
+    expect(
+      lines(
+        r.err
+          .split('\n')
+          .filter((l) => !l.startsWith('Warning:'))
+          .join('\n'),
+      ),
+    ).toBeLessThan(6);
+  }, 300_000);
+});
+
 describe('vggc train on a folder without test/ (GPU)', () => {
   it('says how it split, says there is no test split instead of NaN%, and Dawn stays quiet', async () => {
     // 2 images per class: 20% held out rounds to none.
