@@ -7,12 +7,11 @@
  * subtracted, dense and/or multi-crop, flips, posteriors averaged) and prints its five most
  * probable classes.
  */
-import { readFile } from 'node:fs/promises';
 import { formatShape } from '../compiler/ir.js';
 import { VggcError, fail } from '../dsl/diagnostics.js';
 import { decodeImage } from '../runtime/data/folder.js';
 import { checkScales, classesFromWeights, createEvaluator } from '../runtime/eval.js';
-import { rethrowFsError } from '../runtime/fsutil.js';
+import { readRegularFile } from '../runtime/fsutil.js';
 import { topClasses } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { describePlan } from '../runtime/test-plan.js';
@@ -25,12 +24,7 @@ export interface ClassifyFlags extends TestFlags {
 
 /** One class name per non-empty line; there must be one per class of the model. */
 async function readLabels(path: string, classes: number): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    rethrowFsError(path, 'read', e);
-  }
+  const text = (await readRegularFile(path)).toString('utf8');
   const names = text
     .split(/\r?\n/)
     .map((s) => s.trim())

@@ -3,6 +3,7 @@ import { checkSource, parseShapeArg } from '../compiler/frontend.js';
 import { parseFuseList, type FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { checkOutputs } from '../runtime/outputs.js';
+import type { NumberRule } from '../runtime/settings.js';
 import { readSource } from './source.js';
 
 export interface ModelFlags {
@@ -44,3 +45,16 @@ export function checkRunFiles(
 }
 
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** `--test-fraction F`: a share of each class in [0, 1), plain decimal (cli/args.ts). */
+export const TEST_FRACTION_RULE: NumberRule = {
+  min: 0,
+  below: 1,
+  want: 'a number in [0, 1) such as 0.2',
+};
+
+/** `--test-fraction` as the folder loader's `testFraction`. */
+export const testFractionOption = (flags: {
+  readonly testFraction?: number;
+}): { testFraction?: number } =>
+  flags.testFraction === undefined ? {} : { testFraction: flags.testFraction };

@@ -9,14 +9,21 @@
 import { SingleBar } from 'cli-progress';
 import { formatShape, type Graph, type Shape } from '../compiler/ir.js';
 import { fail } from '../dsl/diagnostics.js';
-import type { Dataset } from '../runtime/data/dataset.js';
+import { checkClasses, describeHeldOut, type Dataset } from '../runtime/data/dataset.js';
+import { classifierClasses } from '../compiler/classifier.js';
 import { openDataset } from '../runtime/data/open.js';
 import { checkScales, createEvaluator, evaluateSplit } from '../runtime/eval.js';
 import { describePlan, resolveMean, resolveTestPlan, type TestPlan } from '../runtime/test-plan.js';
 import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
-import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  fuseOption,
+  loadModel,
+  testFractionOption,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 import { renderTable } from './table.js';
 
 /** What commander hands over for `eval` and `classify` (numbers already parsed: cli/args.ts). */
@@ -36,6 +43,7 @@ export interface EvalFlags extends TestFlags {
   readonly data: string;
   readonly limit?: number;
   readonly json?: boolean;
+  readonly testFraction?: number;
 }
 
 /** Flags -> runtime/test-plan.ts `resolveTestPlan`, which decides the rest. */
@@ -77,10 +85,10 @@ export async function runEval(
   const limit = flags.limit;
   const declared = graph.nodes[0]!.out;
   const channels = declared[0];
-  const dataset = await openDataset(
-    flags.data,
-    channels === 1 || channels === 3 ? { channels } : {},
-  );
+  const dataset = await openDataset(flags.data, {
+    ...(channels === 1 || channels === 3 ? { channels } : {}),
+    ...testFractionOption(flags),
+  });
   const split = dataset.test;
   const shape: Shape = split.shape;
   if (shape[0] !== channels) {
@@ -88,7 +96,15 @@ export async function runEval(
       `${dataset.name}: images have ${shape[0]} channel(s), the model ${graph.name} takes ${channels}`,
     );
   }
-  if (split.length === 0) fail(`${dataset.name}: the test split is empty`);
+  if (split.length === 0) {
+    fail(
+      dataset.heldOut !== undefined
+        ? `${dataset.name}: no test split to evaluate (no test/ folder, and ${+(100 * dataset.heldOut).toPrecision(4)}% ` +
+            `of each class holds no image): give --test-fraction 0.2 or a test/ folder`
+        : `${dataset.name}: the test split is empty`,
+    );
+  }
+  checkClasses(dataset, classifierClasses(graph), graph.name);
   checkScales(graph, plan.scales.scales, {
     image: shape,
     dense: plan.dense,
@@ -108,12 +124,6 @@ export async function runEval(
     fuse: fuseOption(flags),
     ...(mean ? { mean } : {}),
   });
-  if (dataset.classes.length > evaluator.classes) {
-    fail(
-      `${dataset.name} has ${dataset.classes.length} classes, the model ${graph.name} ` +
-        `${evaluator.classes}`,
-    );
-  }
   const bar = new SingleBar({
     format: `eval {bar} {percentage}% | {value}/{total} images | {duration_formatted} | ETA {eta_formatted}`,
     stream: process.stderr,
@@ -121,6 +131,8 @@ export async function runEval(
     notTTYSchedule: 10_000,
     hideCursor: true,
   });
+  const heldOut = describeHeldOut(dataset);
+  if (heldOut) err(heldOut); // after every check: a refusal stays one line
   let result;
   try {
     bar.start(total, 0);

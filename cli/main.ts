@@ -12,6 +12,7 @@ import { TEST_DEFAULTS, TEST_RULES } from '../runtime/test-plan.js';
 import { AUGMENT_MODES, TRAIN_DEFAULTS, TRAIN_RULES } from '../runtime/train/config.js';
 import { SCHEDULES } from '../runtime/train/lr-schedule.js';
 import { choiceOption, numberListOption, numberOption } from './args.js';
+import { TEST_FRACTION_RULE } from './common.js';
 import { readSource } from './source.js';
 
 const { version } = JSON.parse(
@@ -251,7 +252,14 @@ fuseOptions(
       ),
     )
     .option('--log <file>', 'metrics log (JSON lines); a chart <log>.svg is drawn next to it')
-    .option('--resume', 'continue from the checkpoint next to --save'),
+    .option('--resume', 'continue from the checkpoint next to --save')
+    .addOption(
+      numberOption(
+        '--test-fraction <f>',
+        'a folder without test/: share of each class held out for testing (default 0.2; 0: none)',
+        TEST_FRACTION_RULE,
+      ),
+    ),
 ).action(async (file: string, flags) => {
   currentFile = file;
   usedGpu = true;
@@ -339,6 +347,13 @@ testOptions(
 )
   .addOption(required('--data <spec>', "'mnist' (bundled digits) or a folder of images or .npy"))
   .addOption(numberOption('--limit <n>', 'evaluate only the first n test images', TEST_RULES.limit))
+  .addOption(
+    numberOption(
+      '--test-fraction <f>',
+      'a folder without test/: share of each class held out for testing, as in train (default 0.2)',
+      TEST_FRACTION_RULE,
+    ),
+  )
   .addOption(
     numberOption(
       '--batch <n>',

@@ -1,20 +1,9 @@
-/** Reading the user's files, with failures as one-line diagnostics. */
-import { readFileSync } from 'node:fs';
-import { VggcError, error, type SourceFile } from '../dsl/diagnostics.js';
+/** Reading the user's model file, with failures as one-line diagnostics. */
+import { type SourceFile } from '../dsl/diagnostics.js';
+import { decodeSource } from '../dsl/source.js';
+import { readRegularFileSync } from '../runtime/fsutil.js';
 
+/** The model file `path` as text: a regular file (never a FIFO or device), UTF-8 (dsl/source.ts). */
 export function readSource(path: string): SourceFile {
-  try {
-    return { name: path, text: readFileSync(path, 'utf8') };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (e as Error).message;
-    throw new VggcError(error(`cannot read '${path}': ${why}`));
-  }
+  return decodeSource(path, readRegularFileSync(path));
 }

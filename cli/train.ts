@@ -9,7 +9,9 @@
  * result to stdout.
  */
 import { SingleBar } from 'cli-progress';
+import { classifierClasses } from '../compiler/classifier.js';
 import { fail } from '../dsl/diagnostics.js';
+import { checkClasses, describeHeldOut } from '../runtime/data/dataset.js';
 import { datasetFolder, openDataset } from '../runtime/data/open.js';
 import { acquireGpu } from '../runtime/device.js';
 import { initFromShallower, initWeights } from '../runtime/init.js';
@@ -22,7 +24,13 @@ import type { ScheduleName } from '../runtime/train/lr-schedule.js';
 import { chartPath } from '../runtime/train/metrics.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
-import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  fuseOption,
+  loadModel,
+  testFractionOption,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 
 /**
  * What commander hands over: numbers and choices already parsed and checked (cli/args.ts); the
@@ -38,6 +46,7 @@ export interface TrainFlags
   readonly lrStep?: number;
   readonly log?: string;
   readonly resume?: boolean;
+  readonly testFraction?: number;
 }
 
 /** The flags that name library settings differently. */
@@ -83,6 +92,7 @@ export async function runTrain(
 ): Promise<void> {
   checkFiles(file, flags);
   const graph = loadModel(file, flags);
+  classifierClasses(graph); // before the data is read: a model without an FC layer is refused
   if (flags.weights && flags.initFrom) fail('give --weights or --init-from, not both');
   const settings = resolveTrainConfig(graph, overrides(flags), names);
 
@@ -90,7 +100,9 @@ export async function runTrain(
   const dataset = await openDataset(flags.data, {
     size: settings.imageSize,
     ...(C === 1 || C === 3 ? { channels: C } : {}),
+    ...testFractionOption(flags),
   });
+  checkClasses(dataset, classifierClasses(graph), graph.name); // before any GPU work
   if (dataset.shape[0] !== C) {
     fail(
       `${dataset.name}: images have ${dataset.shape[0]} channel(s), ${graph.name} takes ${C}x${H}x${W}`,
@@ -136,6 +148,9 @@ export async function runTrain(
   let lastLine = 0;
   const result = await train(gpu, config, {
     start(info) {
+      // Where the test split comes from, first, when it was held out of the training data.
+      const heldOut = describeHeldOut(dataset);
+      if (heldOut) err(heldOut);
       err(
         `${graph.name}: training on ${dataset.name} (${dataset.train.length} images, ` +
           `${info.batchesPerEpoch} batches of ${config.batch} per epoch), ${info.dispatches} ` +
@@ -164,7 +179,7 @@ export async function runTrain(
       if (tty) bar.stop();
       err(
         `epoch ${r.epoch}: train loss ${r.train_loss.toFixed(4)}, train acc ${pct(r.train_accuracy)}, ` +
-          `test acc ${pct(r.test_accuracy)}, ${r.images_per_second.toFixed(0)} img/s, ` +
+          `${testAcc(r.test_accuracy)}, ${r.images_per_second.toFixed(0)} img/s, ` +
           `${r.seconds.toFixed(1)} s -> ${flags.save}`,
       );
     },
@@ -172,9 +187,12 @@ export async function runTrain(
     if (tty) bar.stop();
   });
   const last = result.epochs.at(-1);
+  const tested =
+    dataset.test.length > 0
+      ? `test accuracy ${pct(result.testAccuracy)} on ${dataset.test.length} ${dataset.name} test images`
+      : `no test split in ${dataset.name}, nothing evaluated`;
   out(
-    `${graph.name}: test accuracy ${pct(result.testAccuracy)} on ${dataset.test.length} ${dataset.name} ` +
-      `test images after ${last?.epoch ?? 0} epochs (${last?.step ?? 0} steps), ` +
+    `${graph.name}: ${tested} after ${last?.epoch ?? 0} epochs (${last?.step ?? 0} steps), ` +
       `${result.seconds.toFixed(1)} s, ${result.imagesPerSecond.toFixed(0)} training images/s`,
   );
   out(`weights: ${flags.save}   checkpoint: ${checkpointPath(flags.save)}`);
@@ -182,3 +200,4 @@ export async function runTrain(
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const testAcc = (v: number) => (Number.isNaN(v) ? 'no test split' : `test acc ${pct(v)}`);

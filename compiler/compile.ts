@@ -140,8 +140,8 @@ export interface DenseCompilation {
 
 /**
  * Dense evaluation (the VGG paper's Section 3.2, compiler/passes/fc-to-conv.ts): `graph` is the
- * model typed at its declared input, FCs converted or not. A first FC reading a non-square map
- * is refused here, with a VggcError, not at the first run.
+ * model typed at its declared input, FCs converted or not (a first FC reading a non-square map
+ * becomes a kh x kw conv).
  */
 export function compileDense(graph: TypedGraph): DenseCompilation {
   const converted = runPasses(graph, [

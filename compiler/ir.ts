@@ -27,6 +27,11 @@ export type Op =
   | {
       readonly op: 'conv';
       readonly kernel: number;
+      /**
+       * The kernel's width when it differs from its height `kernel`: only the FC-to-conv rewrite
+       * makes such a conv (an FC reading a non-square map), always with padding 0.
+       */
+      readonly kernelW?: number;
       readonly pad: number;
       readonly cout: number;
       readonly epilogue: readonly EpilogueStep[];

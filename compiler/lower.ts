@@ -57,6 +57,19 @@ export function lower(model: ModelAst, options: LowerOptions = {}): Lowered {
   const flat: FlatLayer[] = [];
   flatten(model.layers, flat, diagnostics);
   checkOrder(flat, diagnostics);
+  const tooMany = flat[MAX_LAYERS];
+  if (tooMany && !diagnostics.some((d) => d.severity === 'error')) {
+    // flatten stops one layer past the limit; a repeat has already said so at its count.
+    diagnostics.push(error(`the model has more than ${MAX_LAYERS} layers`, tooMany.span));
+  }
+  if (flat.length === 0 && !diagnostics.some((d) => d.severity === 'error')) {
+    diagnostics.push(
+      error(
+        `model '${model.name}' has no layers: add some, e.g. 'conv3-64', 'maxpool', 'FC-10'`,
+        model.nameSpan,
+      ),
+    );
+  }
 
   const nodes: Node[] = [];
   // torch.nn.Sequential numbering of torchvision's VGG: `features` counts every conv, ReLU, LRN
@@ -247,7 +260,9 @@ export function describe(op: Op): string {
     case 'input':
       return `input ${op.shape.join('x')}`;
     case 'conv':
-      return `conv${op.kernel}-${op.cout}`;
+      return op.kernelW !== undefined && op.kernelW !== op.kernel
+        ? `conv${op.kernel}x${op.kernelW}-${op.cout}`
+        : `conv${op.kernel}-${op.cout}`;
     case 'fc':
       return `FC-${op.units}`;
     case 'dropout':

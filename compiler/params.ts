@@ -48,8 +48,9 @@ export function paramLayout(graph: Graph): ParamEntry[] {
     const input = shapeOf(byId.get(node.inputs[0] ?? -1), node);
     const fc = op.op === 'fc' || node.fromFc === true;
     const out = op.op === 'conv' ? op.cout : op.units;
-    const shape = op.op === 'conv' ? [out, input[0], op.kernel, op.kernel] : [out, numel(input)];
-    const fileShape = op.op === 'conv' && fc ? [out, input[0] * op.kernel * op.kernel] : shape;
+    const kw = op.op === 'conv' ? (op.kernelW ?? op.kernel) : 0;
+    const shape = op.op === 'conv' ? [out, input[0], op.kernel, kw] : [out, numel(input)];
+    const fileShape = op.op === 'conv' && fc ? [out, input[0] * op.kernel * kw] : shape;
     const entry = { node: node.id, fc };
     return [
       { ...entry, name: `${node.param}.weight`, kind: 'weight', shape, fileShape },

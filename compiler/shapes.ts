@@ -62,15 +62,16 @@ export function outputShape(
   const [c, h, w] = x;
   switch (op.op) {
     case 'conv': {
+      const kw = op.kernelW ?? op.kernel;
       const oh = h + 2 * op.pad - op.kernel + 1;
-      const ow = w + 2 * op.pad - op.kernel + 1;
+      const ow = w + 2 * op.pad - kw + 1;
       if (oh < 1 || ow < 1) {
         // Only the FC-to-conv rewrite (dense evaluation) makes convs that can shrink their input.
-        const need = op.kernel - 2 * op.pad;
+        const need = `${op.kernel - 2 * op.pad}x${kw - 2 * op.pad}`;
         diags.push(
           error(
-            `'${describe(op)}' (kernel ${op.kernel}x${op.kernel}, padding ${op.pad}) needs at least ` +
-              `${need}x${need} input, but gets ${formatShape(x)}: use a larger input`,
+            `'${describe(op)}' (kernel ${op.kernel}x${kw}, padding ${op.pad}) needs at least ` +
+              `${need} input, but gets ${formatShape(x)}: use a larger input`,
             node.span,
           ),
         );
@@ -121,7 +122,7 @@ export function outputShape(
 export function paramCount(node: TypedNode, input: Shape | undefined): number {
   const op = node.op;
   if (!input) return 0;
-  if (op.op === 'conv') return op.cout * input[0] * op.kernel * op.kernel + op.cout;
+  if (op.op === 'conv') return op.cout * input[0] * op.kernel * (op.kernelW ?? op.kernel) + op.cout;
   if (op.op === 'fc') return op.units * input[0] * input[1] * input[2] + op.units;
   return 0;
 }
@@ -132,9 +133,10 @@ export function macCount(node: TypedNode, input: Shape | undefined): number {
   if (!input) return 0;
   if (op.op === 'conv') {
     // From the input, not node.out: a fused pool makes node.out the pooled shape.
+    const kw = op.kernelW ?? op.kernel;
     const oh = input[1] + 2 * op.pad - op.kernel + 1;
-    const ow = input[2] + 2 * op.pad - op.kernel + 1;
-    return op.cout * oh * ow * input[0] * op.kernel ** 2;
+    const ow = input[2] + 2 * op.pad - kw + 1;
+    return op.cout * oh * ow * input[0] * op.kernel * kw;
   }
   if (op.op === 'fc') return op.units * input[0] * input[1] * input[2];
   return 0;

@@ -94,6 +94,28 @@ export const Comment = createToken({
   group: Lexer.SKIPPED,
 });
 
+/**
+ * A run of characters that cannot start any token, in the group `unexpected` (not in the token
+ * vector the parser reads): dsl/index.ts reports each run as one `unexpected character`. Matching
+ * them as tokens rather than leaving them to chevrotain's lexer recovery, which retries every
+ * pattern at every offset, keeps lexing a large binary or garbage file linear and fast.
+ */
+export const Unexpected = createToken({
+  name: 'Unexpected',
+  pattern: /(?:[^ \t\f\v\u00a0\ufeff#\r\n0-9{}(),;=A-Za-z_.]|\.(?!\.))+/,
+  group: 'unexpected',
+  line_breaks: false,
+  // chevrotain cannot derive the first characters of a complement set: list them (every code
+  // below 256 that starts no token, and one code per 256-wide block above, which is how
+  // chevrotain buckets those), so the lexer keeps its first-character optimisation.
+  start_chars_hint: [
+    ...Array.from({ length: 256 }, (_, c) => c).filter(
+      (c) => c === 0x2e || !/[ \t\f\v\u00a0#\r\n0-9{}(),;=A-Za-z_]/.test(String.fromCharCode(c)),
+    ),
+    ...Array.from({ length: 255 }, (_, k) => 256 * (k + 1)),
+  ],
+});
+
 /** In matching order: the first pattern that matches wins (keywords defer to longer identifiers). */
 export const allTokens: TokenType[] = [
   WhiteSpace,
@@ -122,6 +144,7 @@ export const allTokens: TokenType[] = [
   RepeatX,
   Times,
   Identifier,
+  Unexpected,
   Name,
   StrayAtTop,
   StrayInModel,
@@ -129,7 +152,8 @@ export const allTokens: TokenType[] = [
   StrayInSettings,
 ];
 
+/** Offsets only: LineMap (parser.ts) turns them into lines and columns when a message needs one. */
 export const vggLexer = new Lexer(allTokens, {
-  positionTracking: 'full',
-  ensureOptimizations: false,
+  positionTracking: 'onlyOffset',
+  ensureOptimizations: true,
 });

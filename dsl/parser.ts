@@ -37,7 +37,7 @@ import type {
   SettingAst,
   SettingsBlockAst,
 } from './ast.js';
-import type { Diagnostic, Span } from './diagnostics.js';
+import { lineStarts, type Diagnostic, type Span } from './diagnostics.js';
 import {
   allTokens,
   Comma,
@@ -241,6 +241,12 @@ const messages: IParserErrorMessageProvider = {
 // ---------------------------------------------------------------------------------------------
 // Grammar
 
+/** The parser stops after this many syntax errors; the rest of the file is not read. */
+export const MAX_SYNTAX_ERRORS = 100;
+
+/** Thrown out of the parser when it has recorded MAX_SYNTAX_ERRORS errors. */
+class TooManyErrors extends Error {}
+
 export class VggParser extends CstParser {
   constructor() {
     super(allTokens, {
@@ -249,6 +255,16 @@ export class VggParser extends CstParser {
       errorMessageProvider: messages,
     });
     this.performSelfAnalysis();
+    // Stop at MAX_SYNTAX_ERRORS: each error costs chevrotain a walk of the grammar (its message,
+    // its recovery), so a huge file of misplaced tokens would otherwise take minutes. An error
+    // that is not a recognition exception passes through every recovery path of chevrotain.
+    const self = this as unknown as { SAVE_ERROR(e: IRecognitionException): IRecognitionException };
+    const save = self.SAVE_ERROR.bind(this);
+    self.SAVE_ERROR = (e) => {
+      const saved = save(e);
+      if (this.errors.length >= MAX_SYNTAX_ERRORS) throw new TooManyErrors();
+      return saved;
+    };
   }
 
   /**
@@ -457,6 +473,8 @@ let parserInstance: VggParser | undefined;
 export function parseTokens(tokens: IToken[]): {
   cst: CstNode | undefined;
   errors: IRecognitionException[];
+  /** True when the parser gave up after MAX_SYNTAX_ERRORS (no CST then). */
+  stopped: boolean;
 } {
   parserInstance ??= new VggParser();
   const parser = parserInstance;
@@ -468,8 +486,13 @@ export function parseTokens(tokens: IToken[]): {
   activeTokens = tokens.slice();
   try {
     parser.input = tokens;
-    const cst = parser.file();
-    return { cst, errors: [...parser.errors] };
+    try {
+      const cst = parser.file();
+      return { cst, errors: [...parser.errors], stopped: false };
+    } catch (e) {
+      if (!(e instanceof TooManyErrors)) throw e;
+      return { cst: undefined, errors: [...parser.errors], stopped: true };
+    }
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
     parser.input = [];
@@ -482,20 +505,13 @@ export function parseTokens(tokens: IToken[]): {
 
 /** Maps UTF-16 offsets to 1-based line and column; `\r\n`, `\r` and `\n` each end a line. */
 export class LineMap {
-  private readonly starts: number[] = [0];
+  private readonly starts: number[];
 
   constructor(
     readonly file: string,
     readonly text: string,
   ) {
-    for (let i = 0; i < text.length; i++) {
-      const ch = text.charCodeAt(i);
-      if (ch === 10) this.starts.push(i + 1);
-      else if (ch === 13) {
-        if (text.charCodeAt(i + 1) === 10) i++;
-        this.starts.push(i + 1);
-      }
-    }
+    this.starts = lineStarts(text);
   }
 
   span(offset: number, length: number): Span {

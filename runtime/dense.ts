@@ -63,7 +63,7 @@ export async function createDenseInference(
   weights: ReadonlyMap<string, Float32Array>,
   options: DenseOptions = {},
 ): Promise<DenseInference> {
-  const dense = compileDense(graph); // refuses a non-square first FC now, not at the first run
+  const dense = compileDense(graph);
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
   const plans = new PlanCache(gpu, { weights });

@@ -10,6 +10,7 @@
 import { create, globals } from 'webgpu';
 import { VggcError, error } from '../dsl/diagnostics.js';
 import type { TargetInfo } from '../compiler/wgsl/kernel.js';
+import { withDawnLog } from './dawn-log.js';
 
 Object.assign(globalThis, globals);
 
@@ -79,7 +80,10 @@ export function acquireGpu(): Promise<Gpu> {
 }
 
 async function openGpu(): Promise<Gpu> {
-  const adapter = await gpu().requestAdapter({ powerPreference: 'high-performance' });
+  // Dawn prints two harmless limit warnings on lavapipe while it looks for adapters: routed.
+  const adapter = await withDawnLog(() =>
+    gpu().requestAdapter({ powerPreference: 'high-performance' }),
+  );
   if (!adapter) {
     throw new VggcError(
       error(

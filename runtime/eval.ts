@@ -25,6 +25,7 @@
  * `batch` is padded with zero images to the size the others ran at, rather than compiling a
  * plan for the remainder.
  */
+import { classifierClasses } from '../compiler/classifier.js';
 import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, type Shape } from '../compiler/ir.js';
 import type { TypedGraph } from '../compiler/shapes.js';
@@ -149,6 +150,7 @@ export async function createEvaluator(
     fail(`the mean has ${mean.length} channel(s), the model ${graph.name} takes ${C}`);
   }
   const views = options.flip ? 2 : 1;
+  classifierClasses(graph); // a positioned error for a model that is not a classifier
   const { classes } = compileDense(graph);
   const net = await createDenseInference(graph, weights, {
     maxBatch: options.maxBatch ?? 16,

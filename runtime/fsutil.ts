@@ -8,7 +8,16 @@
  * half of one; on any failure the temporary file is removed and the target is left untouched.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { VggcError, fail } from '../dsl/diagnostics.js';
 
@@ -41,21 +50,76 @@ export function rethrowFsError(path: string, verb: 'read' | 'write', e: unknown)
   fail(`${path}: cannot ${verb}: ${describeFsError(e)}`);
 }
 
-/** Opens a regular file for reading; failures (missing, a directory, no permission) are VggcErrors. */
+/** Why `st` is not a regular file, in a few words; undefined for a regular file. */
+function notRegular(st: Stats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return 'is a directory';
+  if (st.isFIFO()) return 'is a named pipe (FIFO), not a regular file';
+  if (st.isSocket()) return 'is a socket, not a regular file';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'is a device, not a regular file';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a regular file for reading; failures (missing, a directory, no permission, a FIFO or a
+ * device) are one-line VggcErrors. Every reader of a user's file goes through here (or
+ * `readRegularFile` / `readRegularFileSync`): the path is checked before it is opened, and it is
+ * opened non-blocking, so that a named pipe or a device named by mistake is refused at once
+ * instead of blocking forever (a FIFO swapped in between the two steps is caught by the second
+ * check on the open handle).
+ */
 export async function openForRead(path: string): Promise<{ fh: FileHandle; size: number }> {
+  try {
+    const why = notRegular(await stat(path));
+    if (why) fail(`${path}: cannot read: ${why}`);
+  } catch (e) {
+    rethrowFsError(path, 'read', e);
+  }
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     rethrowFsError(path, 'read', e);
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile())
-      fail(`${path}: cannot read: ${st.isDirectory() ? 'is a directory' : 'not a regular file'}`);
+    const why = notRegular(st);
+    if (why) fail(`${path}: cannot read: ${why}`);
     return { fh, size: st.size };
   } catch (e) {
     await fh.close().catch(() => undefined);
+    rethrowFsError(path, 'read', e);
+  }
+}
+
+/** The whole content of the regular file `path` (see `openForRead`). */
+export async function readRegularFile(path: string): Promise<Buffer> {
+  const { fh, size } = await openForRead(path);
+  try {
+    const out = Buffer.alloc(size);
+    const n = await readFully(fh, out, 0);
+    return n === size ? out : out.subarray(0, n);
+  } catch (e) {
+    rethrowFsError(path, 'read', e);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/** `readRegularFile`, synchronously: for the model source, which is read where no await is. */
+export function readRegularFileSync(path: string): Buffer {
+  try {
+    const why = notRegular(statSync(path));
+    if (why) fail(`${path}: cannot read: ${why}`);
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const again = notRegular(fstatSync(fd));
+      if (again) fail(`${path}: cannot read: ${again}`);
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
     rethrowFsError(path, 'read', e);
   }
 }

@@ -17,6 +17,7 @@
  *
  * Every failure is a one-line VggcError that starts with the file's name.
  */
+import { warnNonFinite } from './finite.js';
 import { fail } from '../dsl/diagnostics.js';
 import {
   HOST_LITTLE_ENDIAN,
@@ -446,7 +447,9 @@ async function readRaw(path: string, check?: (h: Header) => void): Promise<[Head
 /** Reads a .npy file as float32 (every supported dtype is converted). */
 export async function readNpy(path: string): Promise<NpyArray> {
   const [h, raw] = await readRaw(path);
-  return { shape: h.shape, data: toFloat32(raw, h, path) };
+  const data = toFloat32(raw, h, path);
+  warnNonFinite(path, [['', data]]); // once per file: NaN or Inf inputs or images
+  return { shape: h.shape, data };
 }
 
 /** Reads a .npy file of integers (or bools) as int32; float dtypes and out-of-range values fail. */

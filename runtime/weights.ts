@@ -4,6 +4,7 @@
  * as the weight file holds them, so a graph after the FC-to-conv rewrite of dense evaluation
  * loads the FC model's file unchanged).
  */
+import { warnNonFinite } from './finite.js';
 import { VggcError, error, fail, type Diagnostic } from '../dsl/diagnostics.js';
 import type { Graph } from '../compiler/ir.js';
 import { paramLayout } from '../compiler/params.js';
@@ -91,6 +92,7 @@ export async function loadWeights(path: string, graph: Graph): Promise<Map<strin
     }
     const out = new Map<string, Float32Array>();
     for (const p of layout) out.set(p.name, await file.read(p.name));
+    warnNonFinite(path, out, 'weights');
     return out;
   } finally {
     await file.close();

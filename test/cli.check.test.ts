@@ -85,7 +85,7 @@ describe('vggc check', () => {
   it('fails clearly on a missing file, an unknown model and a missing --model', () => {
     let r = vggc('check', 'no/such.vgg');
     expect(r.code).toBe(1);
-    expect(r.err.trim()).toBe("vggc: error: cannot read 'no/such.vgg': no such file");
+    expect(r.err.trim()).toBe('vggc: error: no/such.vgg: cannot read: no such file or directory');
     r = vggc('check', 'examples/vgg-paper.vgg', '--model', 'Z');
     expect(r.code).toBe(1);
     expect(r.err.trim()).toBe(

@@ -123,6 +123,40 @@ describe('dense evaluation', async () => {
 
 const shapeOf = (g: { nodes: readonly { out: readonly number[] }[] }) => g.nodes.at(-1)!.out;
 
+describe('(e) a model with a non-square input', async () => {
+  const gpu = await acquireGpu();
+  // FC-6 reads 4 x 3 x 2: a 3x2 convolution in dense evaluation.
+  const rect = checkSource({
+    name: 'r.vgg',
+    text: 'model r { input 3x12x8\n conv3-4, maxpool\n conv3-4, maxpool\n FC-6\n FC-5 }',
+  });
+  const w = new Map<string, Float32Array>();
+  parameterLayout(rect).forEach((p, i) => {
+    const count = p.shape.reduce((a, b) => a * b, 1);
+    w.set(p.name, randomArray(count, 1300 + i, Math.sqrt(3 / (count / p.shape[0]!))));
+  });
+
+  it('runs at any size from the declared input up, against the float64 reference', async () => {
+    const dense = await createDenseInference(rect, w, { gpu });
+    try {
+      expect(dense.minInput).toEqual([3, 12, 8]);
+      for (const [h, wd] of [
+        [12, 8],
+        [13, 11],
+        [20, 9],
+      ] as const) {
+        const x = randomArray(3 * h * wd, 1400 + h * wd, 1);
+        const { scores, shape } = await dense.run(x, 1, [3, h, wd]);
+        const g = denseGraph(rect, [3, h, wd]);
+        expect(shape).toEqual([1, 5, ...shapeOf(g).slice(1)]);
+        expect(relativeError(scores, networkRef(g, w, x, 1))).toBeLessThan(1e-4);
+      }
+    } finally {
+      dense.destroy();
+    }
+  });
+});
+
 describe('(d) classScores', () => {
   it('averages each class map, then applies soft-max', () => {
     // n = 2, 3 classes, 1 x 2 maps.

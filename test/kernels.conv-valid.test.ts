@@ -37,10 +37,12 @@ const SHAPES: ConvValidSpec[] = [
   spec(1, 4, 10, 10, 33, 5, true), // 6x6 output: 2x2 tiles of 3x3; channels past one lane group
   spec(1, 3, 4, 6, 5, 4, false), // 1x3 output
   spec(1, 16, 3, 2, 10, 1, true), // K = 1
+  { ...spec(1, 4, 7, 9, 6, 3, true), kernelW: 5 }, // a 3x5 kernel (FC-to-conv of a 3x5 map)
+  { ...spec(2, 3, 6, 4, 5, 6, false), kernelW: 2 }, // 6x2 kernel, 1x3 output
 ];
 
 const name = (s: ConvValidSpec): string =>
-  `n${s.n} ${s.cin}x${s.h}x${s.w} -> ${s.cout}, ${s.kernel}x${s.kernel}${s.relu ? ' relu' : ''}`;
+  `n${s.n} ${s.cin}x${s.h}x${s.w} -> ${s.cout}, ${s.kernel}x${s.kernelW ?? s.kernel}${s.relu ? ' relu' : ''}`;
 
 let seed = 7000;
 
@@ -51,10 +53,11 @@ async function relativeError(
   tuning: ConvValidTuning = {},
 ): Promise<number> {
   const { n, cin, h, w, cout, kernel: K } = s;
+  const KW = s.kernelW ?? K;
   const HO = h - K + 1;
-  const WO = w - K + 1;
+  const WO = w - KW + 1;
   const x = randomArray(n * cin * h * w, seed++, 1);
-  const wt = randomArray(cout * cin * K * K, seed++, 1 / Math.sqrt(cin * K * K));
+  const wt = randomArray(cout * cin * K * KW, seed++, 1 / Math.sqrt(cin * K * KW));
   const b = randomArray(cout, seed++, 0.5);
   const ks = convValidKernels(s, target, tuning);
   const out = await runKernels(g, ks, { x, w: wt, b, y: n * cout * HO * WO }, ['y']);

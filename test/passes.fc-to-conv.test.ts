@@ -83,13 +83,23 @@ describe('fc-to-conv', () => {
     expect(parameterLayout(denseGraph(vgg16, [3, 384, 448]))).toEqual(layout);
   });
 
-  it('is refused for a non-square map at the first FC', () => {
+  it('makes a kh x kw conv of an FC reading a non-square map, the smallest input its own', () => {
     const g = model(`model r {\n input 3x16x12\n conv3-4, maxpool, maxpool\n FC-5\n}`);
-    expect(where(diagnosticsOf(() => fcToConv(g)))).toEqual([
-      "4:2: dense evaluation turns 'FC-5' into a 4x3 convolution, but only square kernels are " +
-        'supported: it reads 4x4x3 (4 channels of 4x3) at the declared input 3x16x12; declare a ' +
-        'square input',
+    const conv = fcToConv(g).nodes.find((n) => n.param === 'classifier.0')!;
+    expect(conv.op).toEqual({ op: 'conv', kernel: 4, kernelW: 3, pad: 0, cout: 5, epilogue: [] });
+    expect(conv.out).toEqual([5, 1, 1]);
+    expect(minDenseInput(fcToConv(g))).toEqual([16, 12]);
+    const big = denseGraph(g, [3, 20, 21]);
+    expect(big.nodes.at(-1)!.out).toEqual([5, 5 - 4 + 1, 5 - 3 + 1]);
+    const weight = [...paramNames(fcToConv(g)).values()][1]!.weight;
+    expect([weight.shape, weight.fileShape]).toEqual([
+      [5, 4, 4, 3],
+      [5, 48],
     ]);
+    expect(parameterLayout(big)).toEqual(parameterLayout(g));
+    expect(where(diagnosticsOf(() => denseGraph(g, [3, 16, 11])))[0]).toMatch(
+      /smallest image is 3x16x12/,
+    );
   });
 
   it('leaves the DSL restricted to conv1 and conv3', () => {

@@ -43,22 +43,23 @@ export const forwardRules: Rules<ForwardOp['op']> = {
     // 'same' 3x3/1x1 convs take the fast kernel; other sizes (the FC-to-conv rewrite's k x k,
     // padding 0) and a pad-0 conv whose output is 1x1 (exactly an FC) take conv-valid.
     const same = (op.kernel === 1 || op.kernel === 3) && 2 * op.pad === op.kernel - 1;
-    const fcLike = op.pad === 0 && h === op.kernel && w === op.kernel;
+    const kw = op.kernelW ?? op.kernel;
+    const fcLike = op.pad === 0 && h === op.kernel && w === kw;
     // A fused 2x2 max pool (conv-relu-pool): node.out is already the pooled shape.
     const pool = op.epilogue.some((s) => s.kind === 'maxpool');
     let kernels: Kernel[];
-    if (!same || fcLike) {
+    if (!same || fcLike || kw !== op.kernel) {
       if (op.pad !== 0) {
         throw new Error(`internal: no kernel for a ${op.kernel}x${op.kernel} conv, pad ${op.pad}`);
       }
       kernels = convValidKernels(
-        { n, cin: c, h, w, cout: op.cout, kernel: op.kernel, relu },
+        { n, cin: c, h, w, cout: op.cout, kernel: op.kernel, kernelW: kw, relu },
         target,
       );
       if (pool) {
         // conv-valid has no pooling epilogue: the conv writes the pre-pool tensor and the
         // maxpool kernel reads it (two dispatches, as unfused, for this rare node).
-        const [ph, pw] = [h - op.kernel + 1, w - op.kernel + 1];
+        const [ph, pw] = [h - op.kernel + 1, w - kw + 1];
         b.prepool = ctx.tensor(`act${node.id}.prepool`, 'activation', [n, op.cout, ph, pw]);
         const rename = (k: Kernel, from: string): Kernel => ({
           ...k,

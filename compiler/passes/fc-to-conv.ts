@@ -12,15 +12,14 @@
  * input flattened in C x H x W order, is the conv weight `[out, C, k, k]` in memory. So the FC
  * model's weight file loads as it is: the conv is marked `fromFc` (compiler/params.ts).
  *
- * Only square kernels exist in the IR: a model whose first FC reads a non-square map (declared
- * input not square) is refused with a VggcError. The paper's models are square.
+ * A model whose first FC reads a non-square map (a declared input such as 3x36x20) gets a
+ * kh x kw conv (`kernel` kh, `kernelW` kw in the IR); the paper's models are square.
  *
  * `denseGraph` re-types the rewritten graph for another input size, and names the smallest input
  * that still gives a 1x1 score map when the image is too small.
  */
 import { VggcError, error } from '../../dsl/diagnostics.js';
 import { formatShape, type Graph, type Node, type Shape } from '../ir.js';
-import { describe } from '../lower.js';
 import { inferShapes, type TypedGraph } from '../shapes.js';
 import { setOutput } from './output-head.js';
 
@@ -32,20 +31,17 @@ export function fcToConv<G extends TypedGraph>(g: G): G {
     if (op.op !== 'fc') return node;
     const input = byId.get(node.inputs[0] ?? -1)?.out;
     if (!input) throw new Error(`internal: FC node ${node.id} has no typed input`);
-    const [c, h, w] = input;
-    if (h !== w) {
-      throw new VggcError(
-        error(
-          `dense evaluation turns '${describe(op)}' into a ${h}x${w} convolution, but only square ` +
-            `kernels are supported: it reads ${formatShape(input)} (${c} channels of ${h}x${w}) at ` +
-            `the declared input ${formatShape(g.nodes[0]!.out)}; declare a square input`,
-          node.span,
-        ),
-      );
-    }
+    const [, h, w] = input;
     return {
       ...node,
-      op: { op: 'conv' as const, kernel: h, pad: 0, cout: op.units, epilogue: op.epilogue },
+      op: {
+        op: 'conv' as const,
+        kernel: h,
+        ...(w !== h ? { kernelW: w } : {}),
+        pad: 0,
+        cout: op.units,
+        epilogue: op.epilogue,
+      },
       fromFc: true as const,
     };
   });
@@ -74,7 +70,7 @@ export function minDenseInput(g: Graph): [h: number, w: number] {
         w *= 2;
       }
       h = Math.max(1, h + op.kernel - 1 - 2 * op.pad);
-      w = Math.max(1, w + op.kernel - 1 - 2 * op.pad);
+      w = Math.max(1, w + (op.kernelW ?? op.kernel) - 1 - 2 * op.pad);
     } else if (op.op === 'fc') {
       throw new Error('internal: minDenseInput needs the graph after fcToConv');
     }

@@ -51,8 +51,10 @@ export interface ConvValidSpec {
   readonly h: number;
   readonly w: number;
   readonly cout: number;
-  /** Kernel side K (square); no padding, stride 1. */
+  /** Kernel height K; no padding, stride 1. */
   readonly kernel: number;
+  /** Kernel width when it differs from K (an FC reading a non-square map); default K. */
+  readonly kernelW?: number;
   /** Apply ReLU after the bias. */
   readonly relu: boolean;
 }
@@ -76,7 +78,7 @@ export interface ConvValidTuning {
 
 const fcSpecOf = (s: ConvValidSpec): FcSpec => ({
   n: s.n,
-  inFeatures: s.cin * s.kernel * s.kernel,
+  inFeatures: s.cin * s.kernel * (s.kernelW ?? s.kernel),
   outFeatures: s.cout,
   relu: s.relu,
 });
@@ -93,13 +95,16 @@ export function convValidKernels(
   tuning: ConvValidTuning = {},
 ): Kernel[] {
   const { n, cin, h, w, cout, kernel: K } = spec;
-  requirePositiveIntegers('conv-valid', { n, cin, h, w, cout, kernel: K });
-  if (h < K || w < K) {
-    throw new Error(`conv-valid: a ${K}x${K} kernel needs at least ${K}x${K} input, got ${h}x${w}`);
+  const KW = spec.kernelW ?? K;
+  requirePositiveIntegers('conv-valid', { n, cin, h, w, cout, kernel: K, kernelW: KW });
+  if (h < K || w < KW) {
+    throw new Error(
+      `conv-valid: a ${K}x${KW} kernel needs at least ${K}x${KW} input, got ${h}x${w}`,
+    );
   }
-  if (h === K && w === K && (tuning.fcWhen1x1 ?? true)) return fcKernels(fcSpecOf(spec), target);
+  if (h === K && w === KW && (tuning.fcWhen1x1 ?? true)) return fcKernels(fcSpecOf(spec), target);
   const HO = h - K + 1;
-  const WO = w - K + 1;
+  const WO = w - KW + 1;
   for (const [what, bytes] of [
     ['input', f32Bytes(n * cin * h * w)],
     ['output', f32Bytes(n * cout * HO * WO)],
@@ -126,9 +131,10 @@ function chunkKernel(
   count: number,
 ): Kernel {
   const { n: N, cin: CIN, h: H, w: W, cout: COUT, kernel: K, relu } = spec;
+  const KW = spec.kernelW ?? K;
   const HO = H - K + 1;
-  const WO = W - K + 1;
-  const KTOT = CIN * K * K;
+  const WO = W - KW + 1;
+  const KTOT = CIN * K * KW;
   const R = tuning.rowsPerLane ?? 2;
   const TW = tuning.tileW ?? balanced(WO, 4);
   const TH = tuning.tileH ?? balanced(HO, Math.max(1, Math.floor(16 / TW)));
@@ -161,7 +167,7 @@ function chunkKernel(
   const ps = range(P);
   const pix = (p: number): [number, number] => [Math.floor(p / TW), p % TW];
 
-  const name = `convvalid${K}x${K}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}${partSuffix(index, count)}`;
+  const name = `convvalid${K}x${KW}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}${partSuffix(index, count)}`;
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, KTOT);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
@@ -174,7 +180,8 @@ function chunkKernel(
   const wEl = (r: number, j: number): string =>
     V === 4 ? `w${r}_${j >> 2}[${j & 3}]` : `w${r}_${j}`;
   /** x offset of flat element `e` within a patch: (ci, ky, kx) -> ci * H * W + ky * W + kx. */
-  const patchOffset = (e: string): string => `(${e}) / KK * HW + (${e}) % KK / K * W + (${e}) % K`;
+  const patchOffset = (e: string): string =>
+    `(${e}) / KK * HW + (${e}) % KK / KW * W + (${e}) % KW`;
 
   // The main loop body.
   const body: string[] = [];
@@ -230,9 +237,9 @@ ${rs.flatMap((r) => ps.map((p) => `    acc${r}_${p} += wt${r} * xs${p};`)).join(
     }),
   );
 
-  const code = `// ${name}: ${K}x${K} convolution, no padding, stride 1${relu ? ' + ReLU' : ''}, one chunk of output channels.
+  const code = `// ${name}: ${K}x${KW} convolution, no padding, stride 1${relu ? ' + ReLU' : ''}, one chunk of output channels.
 //   y[n, co, oy, ox] = ${relu ? 'max(0, ' : ''}sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + ky, ox + kx] + b[co]${relu ? ')' : ''}
-//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout; rows of ${KTOT})   b: [${COUT}]   y: [${N}, ${COUT}, ${HO}, ${WO}]
+//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${KW}] (torch layout; rows of ${KTOT})   b: [${COUT}]   y: [${N}, ${COUT}, ${HO}, ${WO}]
 //   This kernel: output channels ${chunk.row0}..${chunk.row0 + chunk.rows - 1} (chunk ${index + 1} of ${count}).${
     count > 1
       ? `\n//   'w' is bound from byte ${wOffset}, ${wSize} bytes (this chunk's rows only);` +
@@ -248,9 +255,9 @@ ${rs.flatMap((r) => ps.map((p) => `    acc${r}_${p} += wt${r} * xs${p};`)).join(
 //   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${chGroups} channel group(s) x ${tiles} tile(s) (${tilesY}x${tilesX} per image), tiles fastest.
 ${enableSubgroups(sg)}
 const COUT: u32 = ${COUT}u;
-const K: u32 = ${K}u;
-const KK: u32 = ${K * K}u;
-const KTOT: u32 = ${KTOT}u;     // weights per output channel: CIN * K * K
+const KW: u32 = ${KW}u;         // kernel width (height ${K})
+const KK: u32 = ${K * KW}u;
+const KTOT: u32 = ${KTOT}u;     // weights per output channel: CIN * KH * KW
 const W: u32 = ${W}u;
 const HW: u32 = ${H * W}u;
 const CHW: u32 = ${CIN * H * W}u;

@@ -8,6 +8,7 @@
  * (image trees) with a promise, so that a loader can ask for the images of the next batch before
  * it needs them and let the decoding run in the background (see loader.ts).
  */
+import { fail } from '../../dsl/diagnostics.js';
 
 /** `[channels, height, width]`. */
 export type Shape = [number, number, number];
@@ -44,6 +45,28 @@ export interface Dataset {
    * resizes them nor subtracts a mean; values may be in any range.
    */
   readonly preprocessed: boolean;
+  /**
+   * Set when the test split was held out of the training data (a folder without `test/`): the
+   * share of each class that went to test (0: none, the test split is empty). Commands say so.
+   */
+  readonly heldOut?: number;
+}
+
+/**
+ * One line on where the test split of `dataset` comes from, when it was held out of the training
+ * data (undefined otherwise): `data: no test/ folder: 20% of each class held out for testing
+ * (80 training, 20 test images); --test-fraction F to change it, 0 to train on all`.
+ */
+export function describeHeldOut(dataset: Dataset): string | undefined {
+  const f = dataset.heldOut;
+  if (f === undefined) return undefined;
+  const counts = `${dataset.train.length} training, ${dataset.test.length} test images`;
+  if (f === 0)
+    return `${dataset.name}: no test/ folder and --test-fraction 0: training on all (${counts})`;
+  return (
+    `${dataset.name}: no test/ folder: ${+(100 * f).toPrecision(4)}% of each class held out for ` +
+    `testing (${counts}); --test-fraction F to change it, 0 to train on all`
+  );
 }
 
 /** A split over images held in one Float32Array of `labels.length` images of `shape`. */
@@ -71,6 +94,22 @@ export function memorySplit(
       return images.subarray(j * size, (j + 1) * size);
     },
   };
+}
+
+/**
+ * Refuses a dataset with more classes than the model `model` has outputs (`classes`, from
+ * compiler/classifier.ts): its labels (in `[0, dataset.classes.length)`) would index scores the
+ * model does not have. Training (runtime/train/loop.ts) and evaluation (cli/eval.ts) both check
+ * here before any work.
+ */
+export function checkClasses(dataset: Dataset, classes: number, model: string): void {
+  const k = dataset.classes.length;
+  if (k > classes) {
+    fail(
+      `${dataset.name} has ${k} classes (labels 0 to ${k - 1}), the model ${model} ` +
+        `${classes} (its last layer is FC-${classes}): give the model FC-${k} or relabel the data`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

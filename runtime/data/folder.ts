@@ -1,7 +1,7 @@
 /**
  * `--data DIR`: datasets read from a folder. Two kinds, told apart by what DIR holds:
  *
- * .npy arrays (when `DIR/images.npy` or `DIR/train/images.npy` exists), taken as they are:
+ * .npy arrays (when `DIR/images.npy` or `DIR/train/images.npy` exists), pixels taken as they are:
  *   `images.npy` float32 (any numeric dtype is converted) N x C x H x W, `labels.npy` N
  *   integers. Either `DIR/train/{images,labels}.npy` (+ optional `DIR/test/{images,labels}.npy`)
  *   or one pair `DIR/{images,labels}.npy`. Already preprocessed: no resize, no mean subtraction
@@ -25,14 +25,16 @@
  * is split deterministically and stratified by class: of each class, `round(n * testFraction)`
  * images (default 0.2) chosen by a shuffle seeded with (`splitSeed`, class) go to test, the
  * rest to train; both keep file order. The same folder and options always give the same split.
+ * `testFraction` 0 puts every image in train (an empty test split). The dataset's `heldOut` then
+ * records the fraction, for the commands to say so (`describeHeldOut` in dataset.ts).
  *
  * Every failure is a one-line VggcError naming the file or folder.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { VggcError, fail } from '../../dsl/diagnostics.js';
-import { describeFsError, isFsError, rethrowFsError } from '../fsutil.js';
+import { isFsError, readRegularFile, rethrowFsError } from '../fsutil.js';
 import { readNpy, readNpyInts } from '../npy.js';
 import { memorySplit, stratifiedSplit, type Dataset, type Shape, type Split } from './dataset.js';
 
@@ -131,12 +133,7 @@ async function readPair(folder: string): Promise<NpyPair> {
 async function readClassNames(dir: string): Promise<string[] | undefined> {
   const file = join(dir, 'classes.txt');
   if ((await kindOf(file)) === 'missing') return undefined;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    rethrowFsError(file, 'read', e);
-  }
+  const text = (await readRegularFile(file)).toString('utf8');
   const names = text
     .split(/\r?\n/)
     .map((s) => s.trim())
@@ -200,6 +197,7 @@ async function loadNpyFolder(
     train,
     test,
     preprocessed: true,
+    ...(testPair ? {} : { heldOut: testFraction }),
   };
 }
 
@@ -269,13 +267,7 @@ export async function decodeImage(
   channels: 1 | 3,
   size?: readonly [number, number],
 ): Promise<{ shape: Shape; data: Float32Array }> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    if (isFsError(e)) fail(`${file}: cannot read: ${describeFsError(e)}`);
-    throw e;
-  }
+  const bytes = await readRegularFile(file);
   const sharp = await loadSharp();
   let raw: { data: Buffer; info: OutputInfo };
   try {
@@ -345,5 +337,13 @@ async function loadImageTree(
     train = fileSplit(shape, trainList, s.train, channels);
     test = fileSplit(shape, trainList, s.test, channels);
   }
-  return { name: dir, shape, classes, train, test, preprocessed: false };
+  return {
+    name: dir,
+    shape,
+    classes,
+    train,
+    test,
+    preprocessed: false,
+    ...(testList ? {} : { heldOut: testFraction }),
+  };
 }

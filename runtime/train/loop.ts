@@ -10,6 +10,7 @@
  * test split is classified at the model's input size, the learning-rate schedule hears the
  * accuracy, and the weights and the checkpoint are written atomically.
  */
+import { classifierClasses } from '../../compiler/classifier.js';
 import {
   compileInference,
   compileTraining,
@@ -19,7 +20,7 @@ import {
 import type { TypedGraph } from '../../compiler/shapes.js';
 import { fail } from '../../dsl/diagnostics.js';
 import { augmentFor, type AugmentOptions } from '../data/augment.js';
-import type { Dataset, Split } from '../data/dataset.js';
+import { checkClasses, type Dataset, type Split } from '../data/dataset.js';
 import { createLoader } from '../data/loader.js';
 import { targetOf, type Gpu } from '../device.js';
 import { PlanCache } from '../plan-cache.js';
@@ -91,6 +92,7 @@ export interface TrainEvents {
 
 export interface TrainResult {
   readonly epochs: readonly EpochRecord[];
+  /** NaN when the dataset has no test split. */
   readonly testAccuracy: number;
   readonly seconds: number;
   readonly imagesPerSecond: number;
@@ -104,6 +106,7 @@ export async function train(
   const started = performance.now();
   const { dataset, batch } = config;
   const model = setDropout(config.graph, config.dropout);
+  checkClasses(dataset, classifierClasses(model), model.name);
   const input = model.nodes[0]!.out;
   const train = dataset.train;
   const batchesPerEpoch = Math.floor(train.length / batch);
@@ -199,8 +202,14 @@ export async function train(
           );
         }
         if (!Number.isFinite(r.loss)) {
+          // Nothing of this epoch is saved: the weights and checkpoint on disk stay the last good ones.
+          const ck = checkpointPath(config.save);
           fail(
-            `the loss became ${r.loss} at step ${step + 1} (epoch ${epoch}): try a smaller --lr`,
+            `the loss became ${r.loss} at step ${step + 1} (epoch ${epoch}): stopped; ` +
+              (epoch > 1 || resumed
+                ? `${ck} keeps epoch ${epoch - 1}, the last good one`
+                : 'no epoch was complete, nothing was saved') +
+              '. Try a smaller --lr, or check the data for NaN or Inf values',
           );
         }
         step++;
@@ -225,11 +234,17 @@ export async function train(
       trained += seen;
       trainSeconds += seconds;
       const weights = await trainer.readWeights();
-      const test = await evaluate(gpu, model, tests, dataset.test, testAugment, batch, config.fuse);
+      // No test split (a folder without test/, --test-fraction 0): nothing to evaluate; the
+      // test figures are NaN and the paper schedule watches the training accuracy instead.
+      const test =
+        dataset.test.length > 0
+          ? await evaluate(gpu, model, tests, dataset.test, testAugment, batch, config.fuse)
+          : { loss: NaN, accuracy: NaN };
       testAccuracy = test.accuracy;
       // Only a whole epoch moves the schedule (a --steps run may stop inside one): a resumed run
       // then follows the same rates as an unbroken one.
-      if (step % batchesPerEpoch === 0) schedule.endEpoch(epoch, test.accuracy);
+      const watched = dataset.test.length > 0 ? test.accuracy : hits / Math.max(1, seen);
+      if (step % batchesPerEpoch === 0) schedule.endEpoch(epoch, watched);
       const record: EpochRecord = {
         epoch,
         step,

@@ -102,7 +102,13 @@ export class MetricsLog {
         x: 'epoch',
         series: [
           { name: 'train', points: epochs.map((e) => [e.epoch, e.train_accuracy]) },
-          { name: 'test', points: epochs.map((e) => [e.epoch, e.test_accuracy]) },
+          {
+            name: 'test',
+            // No test split: NaN in memory, null once logged as JSON; neither is a point.
+            points: epochs
+              .filter((e) => typeof e.test_accuracy === 'number')
+              .map((e) => [e.epoch, e.test_accuracy]),
+          },
         ],
       },
     ]);

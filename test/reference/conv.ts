@@ -9,7 +9,11 @@
 import type { ConvSpec } from '../../compiler/wgsl/conv.js';
 
 /** ConvSpec with any kernel size. */
-export type ConvRefSpec = Omit<ConvSpec, 'kernel'> & { readonly kernel: number };
+export type ConvRefSpec = Omit<ConvSpec, 'kernel'> & {
+  readonly kernel: number;
+  /** Kernel width when it differs from `kernel` (the FC-to-conv rewrite of a non-square map). */
+  readonly kernelW?: number;
+};
 
 export function conv2dRef(
   x: Float64Array,
@@ -18,10 +22,11 @@ export function conv2dRef(
   spec: ConvRefSpec,
 ): Float64Array {
   const { n: N, cin: CIN, h: H, w: W, cout: COUT, kernel: K, pad: P, relu } = spec;
+  const KW = spec.kernelW ?? K;
   const HO = H + 2 * P - K + 1;
-  const WO = W + 2 * P - K + 1;
+  const WO = W + 2 * P - KW + 1;
   if (x.length !== N * CIN * H * W) throw new Error('conv2dRef: x has the wrong size');
-  if (w.length !== COUT * CIN * K * K) throw new Error('conv2dRef: w has the wrong size');
+  if (w.length !== COUT * CIN * K * KW) throw new Error('conv2dRef: w has the wrong size');
   if (b.length !== COUT) throw new Error('conv2dRef: b has the wrong size');
   const y = new Float64Array(N * COUT * HO * WO);
   for (let n = 0; n < N; n++) {
@@ -33,11 +38,11 @@ export function conv2dRef(
             for (let ky = 0; ky < K; ky++) {
               const iy = oy + ky - P;
               if (iy < 0 || iy >= H) continue;
-              for (let kx = 0; kx < K; kx++) {
+              for (let kx = 0; kx < KW; kx++) {
                 const ix = ox + kx - P;
                 if (ix < 0 || ix >= W) continue;
                 s +=
-                  w[((co * CIN + ci) * K + ky) * K + kx]! * x[((n * CIN + ci) * H + iy) * W + ix]!;
+                  w[((co * CIN + ci) * K + ky) * KW + kx]! * x[((n * CIN + ci) * H + iy) * W + ix]!;
               }
             }
           }

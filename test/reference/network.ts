@@ -41,12 +41,14 @@ export function networkRef(
           w,
           cout: op.cout,
           kernel: op.kernel,
+          ...(op.kernelW !== undefined ? { kernelW: op.kernelW } : {}),
           pad: op.pad,
           relu: op.epilogue.some((s) => s.kind === 'relu'), // fused ReLU, if any
         });
         if (op.epilogue.some((s) => s.kind === 'maxpool')) {
           // fused pool (conv-relu-pool), after the ReLU
-          const [ho, wo] = [h + 2 * op.pad - op.kernel + 1, w + 2 * op.pad - op.kernel + 1];
+          const kw = op.kernelW ?? op.kernel;
+          const [ho, wo] = [h + 2 * op.pad - op.kernel + 1, w + 2 * op.pad - kw + 1];
           y = maxpoolRef(y, { n, c: op.cout, h: ho, w: wo });
         }
         break;
