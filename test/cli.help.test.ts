@@ -21,7 +21,9 @@ function helpFlags(help: string): Set<string> {
 
 /** The README's `### vggc NAME` sections. */
 function readmeSections(): Map<string, string> {
-  const commands = readme.slice(readme.indexOf('## Commands'), readme.indexOf('## As a library'));
+  const start = readme.indexOf('## Commands');
+  const end = readme.indexOf('\n## ', start + 1);
+  const commands = readme.slice(start, end < 0 ? undefined : end);
   const sections = new Map<string, string>();
   for (const part of commands.split(/^### /m).slice(1)) {
     const name = /^vggc (\S+)/.exec(part)?.[1];

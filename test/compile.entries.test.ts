@@ -9,7 +9,7 @@ import { compileDense, compileInference, forInference, setDropout } from '../com
 import { checkSource } from '../compiler/frontend.js';
 import type { Graph } from '../compiler/ir.js';
 import { planFiles } from '../compiler/plan-json.js';
-import { diagnosticsOf, TEST_TARGET, where } from './helpers.js';
+import { TEST_TARGET } from './helpers.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const vgg16 = checkSource({
@@ -92,14 +92,17 @@ describe('compileDense', () => {
     ]);
   });
 
-  it('refuses a non-square first FC at once, and too small or wrong-channel inputs', () => {
+  it('turns a non-square first FC into a kh x kw conv; refuses too small or wrong-channel inputs', () => {
     const r = checkSource({
       name: 't.vgg',
       text: `model r {\n input 3x16x12\n conv3-4, maxpool, maxpool\n FC-5\n}`,
     });
-    expect(where(diagnosticsOf(() => compileDense(r)))[0]).toMatch(
-      /^4:2: dense evaluation turns 'FC-5' into a 4x3 convolution/,
-    );
+    const rect = compileDense(r);
+    expect(rect.minInput).toEqual([3, 16, 12]);
+    expect(rect.classes).toBe(5);
+    const conv = rect.graphAt([3, 16, 12]).nodes.find((n) => n.fromFc);
+    expect(conv?.op).toMatchObject({ op: 'conv', kernel: 4, kernelW: 3, pad: 0 });
+    expect(rect.graphAt([3, 24, 20]).nodes.at(-1)!.out).toEqual([5, 3, 3]);
     const d = compileDense(small);
     expect(() => d.graphAt([3, 16, 15])).toThrow(/smallest image is 3x16x16/);
     expect(() => d.plan([1, 16, 16], { target: TEST_TARGET })).toThrow(/takes 3-channel images/);
