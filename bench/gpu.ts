@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { create } from 'webgpu';
 import { compileInference } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
-import type { Shape } from '../compiler/ir.js';
+import type { Op, Shape } from '../compiler/ir.js';
 import { planStats } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
@@ -49,14 +49,7 @@ export type TorchLayer =
   | { readonly op: 'relu' }
   | { readonly op: 'maxpool' }
   | { readonly op: 'fc'; readonly in: number; readonly units: number }
-  | { readonly op: 'dropout'; readonly p: number }
-  | {
-      readonly op: 'lrn';
-      readonly n: number;
-      readonly alpha: number;
-      readonly beta: number;
-      readonly k: number;
-    };
+  | Extract<Op, { op: 'dropout' | 'lrn' }>;
 
 /** The layers of a typed graph in order, for PyTorch; a trailing soft-max is left to the loss. */
 export function torchLayers(g: TypedGraph): TorchLayer[] {
@@ -70,9 +63,7 @@ export function torchLayers(g: TypedGraph): TorchLayer[] {
     else if (op.op === 'fc')
       out.push({ op: 'fc', in: inShape[0] * inShape[1] * inShape[2], units: op.units });
     else if (op.op === 'relu' || op.op === 'maxpool') out.push({ op: op.op });
-    else if (op.op === 'dropout') out.push({ op: 'dropout', p: op.p });
-    else if (op.op === 'lrn')
-      out.push({ op: 'lrn', n: op.n, alpha: op.alpha, beta: op.beta, k: op.k });
+    else if (op.op === 'dropout' || op.op === 'lrn') out.push(op);
     else if (op.op !== 'input' && op.op !== 'softmax')
       throw new Error(`bench/gpu: no PyTorch layer for '${op.op}'`);
   }
@@ -220,7 +211,7 @@ async function bench(out: string, small: boolean): Promise<void> {
     ...(c.hyper ? { hyper: c.hyper } : {}),
     layers: torchLayers(c.graph),
     gflopPerPass: 0,
-    error: 'not run (stopped at its deadline)',
+    error: 'not run: the vggc step was stopped at its deadline',
   }));
   const save = () =>
     writeAtomic(
@@ -370,7 +361,7 @@ function table(out: string): void {
       torchFp16Ms: t?.fp16?.ms,
       vggcOverFp32: r32 === undefined ? undefined : round(r32, 3),
       vggcOverFp16: r16 === undefined ? undefined : round(r16, 3),
-      md: `| ${c.title} | ${c.error ? `failed: ${c.error}` : fmt(c.ms)} | ${fmt(t?.fp32?.ms)} | ${fmt(t?.fp16?.ms)} | ${fmt(r32)}${verdict(r32, target?.fp32)} | ${fmt(r16)}${target?.fp16 ? ' (vggc has no f16 network path yet)' : ''} |`,
+      md: `| ${c.title} | ${c.error ? (c.error.startsWith('not run') ? c.error : `failed: ${c.error}`) : fmt(c.ms)} | ${fmt(t?.fp32?.ms)} | ${fmt(t?.fp16?.ms)} | ${fmt(r32)}${verdict(r32, target?.fp32)} | ${fmt(r16)}${target?.fp16 ? ' (vggc has no f16 network path yet)' : ''} |`,
     };
   });
   const torchNote = torch
