@@ -70,7 +70,7 @@ fi
 tar -c -J -f .gpu/dist.tar.xz.tmp --exclude='*.map' --exclude='*.d.ts' dist
 mv .gpu/dist.tar.xz.tmp .gpu/dist.tar.xz
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -n "$(git status --porcelain 2>/dev/null)" ] && commit="$commit-dirty"
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit-dirty"
 echo "$commit" >.gpu/commit.txt
 
 # What travels: tracked and untracked-not-ignored files, plus the carried .gpu and .gl.
