@@ -158,16 +158,16 @@ export interface CategoryTime {
   readonly gflops: number;
 }
 
-type Hyper = { lr: number; momentum: number; weightDecay: number };
+export type Hyper = { lr: number; momentum: number; weightDecay: number };
 
 /** examples/mnist.vgg's train block. */
-const HYPER: Hyper = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
+export const HYPER: Hyper = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
 /**
  * VGG-A: the paper's lr 0.01 made the loss of the one repeated random batch diverge from
  * Kaiming-initialised weights (14.7 to 6e4 in five steps, trial of 2026-11-28); at 1e-4 it falls.
  * The work of a step is the same either way.
  */
-const HYPER_VGG: Hyper = { lr: 1e-4, momentum: 0.9, weightDecay: 5e-4 };
+export const HYPER_VGG: Hyper = { lr: 1e-4, momentum: 0.9, weightDecay: 5e-4 };
 
 /** A deterministic batch: images in [0, 1), labels spread over the classes. */
 function batchOf(plan: KernelPlan, classes: number): { images: Float32Array; labels: Int32Array } {
@@ -191,13 +191,13 @@ export interface Runner {
   step(): Promise<[ms: number, loss: number]>;
 }
 
-interface OurRunner extends Runner {
+export interface OurRunner extends Runner {
   readonly plan: KernelPlan;
   readonly fuse: boolean;
   readonly trainer: Trainer;
 }
 
-async function ourRunner(
+export async function ourRunner(
   gpu: Gpu,
   graph: TypedGraph,
   batch: number,
@@ -228,7 +228,7 @@ async function ourRunner(
   };
 }
 
-interface Timing {
+export interface Timing {
   readonly firstStepMs: number;
   readonly firstLoss: number;
   readonly warmup: number;
@@ -253,7 +253,7 @@ export interface Warmup {
  * warm-up therefore goes on, after `min` steps, while a step is a new minimum by more than 12%
  * (at most `max` steps): the timed steps are not held by the sleep.
  */
-async function interleaved(
+export async function interleaved(
   runners: readonly Runner[],
   warmup: Warmup,
   runs: number,
