@@ -17,7 +17,7 @@ import { checked, type Gpu } from './device.js';
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /** Compiles (or finds) the pipeline for one WGSL module. */
-function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComputePipeline {
+export function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComputePipeline {
   let cache = pipelineCache.get(gpu.device);
   if (!cache) pipelineCache.set(gpu.device, (cache = new Map()));
   const key = `${entryPoint}\n${code}`;
@@ -68,7 +68,8 @@ export interface StepTimes {
   readonly source: 'timestamp-query' | 'fenced wall time';
 }
 
-const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+export const STORAGE = () =>
+  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 const POOLED = new Set(['input', 'activation', 'scratch']);
 
 /**

@@ -21,9 +21,9 @@
  * With `storage: 'f16'` (compiler/wgsl/conv-f16.ts) x, w and y are f16 in memory and in workgroup
  * memory (half the bytes, so twice the channels per copy), products and sums in f32.
  */
-import { f32Bytes, foldGrid, type Kernel, type TargetInfo } from './kernel.js';
+import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
 import type { ConvSpec } from './conv.js';
-import { indent, range } from './template.js';
+import { foldGrid, indent, range } from './template.js';
 
 /** Tile sizes; the defaults suit a large GPU (16 x 16 pixels x 32 channels per workgroup). */
 export interface ConvTiledTuning {
