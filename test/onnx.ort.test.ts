@@ -139,7 +139,7 @@ describe('vggc import and vggc run, end to end', () => {
     const onnxOut = join(dir, 'zoo-again.onnx');
     const bad = vggc('export', vgg, '--weights', w, '--out', onnxOut, '--opset', '6');
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain('--opset must be 7 to 18, not 6');
+    expect(bad.err).toContain("--opset must be an integer from 7 to 18, not '6'");
     expect(existsSync(onnxOut)).toBe(false);
     const ex = vggc('export', vgg, '--weights', w, '--out', onnxOut, '--opset', '7');
     expect(ex.code, ex.err).toBe(0);
