@@ -427,6 +427,11 @@ export async function benchModel(
   const batch = options.batch ?? 1;
   if (!Number.isInteger(runs) || runs < 1) fail(`runs must be a positive integer, not ${runs}`);
   if (!Number.isInteger(batch) || batch < 1) fail(`batch must be a positive integer, not ${batch}`);
+  const input = graph.nodes[0]!.out;
+  // Dense sizes too small, or of the wrong channels: a VggcError before any GPU work.
+  const dense = options.dense?.length ? compileDense(graph) : undefined;
+  const denseInputs = (options.dense ?? []).map((q): Shape => [input[0], q, q]);
+  for (const at of denseInputs) dense!.graphAt(at);
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
   const weights = options.weights ?? initWeights(graph, { scheme: 'kaiming', seed: 1 });
@@ -437,7 +442,6 @@ export async function benchModel(
     fuse: options.fuse ?? true,
     progress: options.progress ?? (() => undefined),
   };
-  const input = graph.nodes[0]!.out;
   const inference = async (plan: KernelPlan): Promise<Prepared> => {
     const exe = await prepare(gpu, plan, weights);
     const x = pseudoImages(plan.batch * plan.input.reduce((a, b) => a * b, 1));
@@ -493,21 +497,16 @@ export async function benchModel(
       ),
     );
   }
-  if (options.dense?.length) {
-    const dense = compileDense(graph);
-    for (const q of options.dense) {
-      const at: Shape = [input[0], q, q];
-      dense.graphAt(at); // too small, or the wrong channels: a VggcError before any GPU work
-      cases.push(
-        await benchCase(
-          'dense',
-          at,
-          batch,
-          (fuse) => inference(dense.plan(at, { target, batch, fuse })),
-          o,
-        ),
-      );
-    }
+  for (const at of denseInputs) {
+    cases.push(
+      await benchCase(
+        'dense',
+        at,
+        batch,
+        (fuse) => inference(dense!.plan(at, { target, batch, fuse })),
+        o,
+      ),
+    );
   }
   return { model: graph.name, adapter: gpu.adapter, runs, profiles, cases };
 }
