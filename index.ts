@@ -52,6 +52,16 @@ export { train, evaluate, type TrainConfig, type TrainResult } from './runtime/t
 export { loadCheckpoint, checkpointPath } from './runtime/train/checkpoint.js';
 export { readNpy, writeNpy } from './runtime/npy.js';
 export { readSafetensors, writeSafetensors } from './runtime/safetensors.js';
+export {
+  benchModel,
+  kernelRows,
+  type BenchOptions,
+  type BenchResult,
+  type BenchCase,
+  type BenchVariant,
+  type KernelRow,
+} from './runtime/bench.js';
+export { barChart, type BarRow } from './runtime/bar-chart.js';
 export { createDenseInference, classScores, type DenseInference } from './runtime/dense.js';
 export {
   createEvaluator,

@@ -18,6 +18,7 @@ import { cpus } from 'node:os';
 import { checkSource } from '../compiler/frontend.js';
 import { denseGraph } from '../compiler/passes/fc-to-conv.js';
 import { summarize } from '../compiler/summary.js';
+import { median, round } from '../runtime/bench.js';
 import { createDenseInference } from '../runtime/dense.js';
 import { acquireGpu, releaseGpu } from '../runtime/device.js';
 import { initWeights } from '../runtime/init.js';
@@ -26,8 +27,6 @@ import { meta } from './meta.js';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALES = (process.env.BENCH_DENSE_SCALES ?? '256,384,512').split(',').map(Number);
 const log = (s: string) => process.stdout.write(s + '\n');
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 export interface DenseCase {
   readonly q: number;

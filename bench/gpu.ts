@@ -38,7 +38,8 @@ import type { ConvVariant } from '../compiler/wgsl/conv-select.js';
 import { convTiledKernels } from '../compiler/wgsl/conv-tiled.js';
 import type { Kernel } from '../compiler/wgsl/kernel.js';
 import { initWeights } from '../runtime/init.js';
-import { HYPER, HYPER_VGG, interleaved, ourRunner, type Hyper } from './train.js';
+import { interleaved } from '../runtime/bench.js';
+import { HYPER, HYPER_VGG, ourRunner, type Hyper } from './train.js';
 
 const log = (s: string) => process.stdout.write(s + '\n');
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

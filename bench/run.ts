@@ -37,14 +37,13 @@ import { cpus } from 'node:os';
 import benny from 'benny';
 import { compileInference } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
-import { planStats } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { summarize } from '../compiler/summary.js';
 import { acquireGpu, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
-import { prepare } from '../runtime/executor.js';
+import { benchModel, round, type BenchCase, type BenchVariant } from '../runtime/bench.js';
 import { initWeights } from '../runtime/init.js';
 import { meta } from './meta.js';
-import { barChart } from './svg.js';
+import { barChart } from '../runtime/bar-chart.js';
 import { ortRows, vggcForwardMs, type OrtRow } from './ort.js';
 import { releaseTfjs, tfjsVgg16FeaturesMs } from './tfjs.js';
 import {
@@ -70,8 +69,6 @@ if (onlyAt >= 0 && ONLY !== 'train') {
 const TRAIN = ONLY === 'train' || process.env.BENCH_TRAIN !== '0';
 const paperText = readFileSync('examples/vgg-paper.vgg', 'utf8');
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 const log = (s: string) => process.stdout.write(s + '\n');
 
 interface Variant {
@@ -91,66 +88,43 @@ interface CaseResult {
 
 const model = (text: string) => checkSource({ name: 'bench.vgg', text });
 
-/** GPU time of all dispatches of a small model, median over RUNS profiles. */
-async function layerCase(gpu: Gpu, label: string, graph: TypedGraph): Promise<CaseResult> {
-  const weights = initWeights(graph, { scheme: 'kaiming', seed: 7 });
-  const [c, h, w] = graph.nodes[0]!.out;
-  const x = new Float32Array(c * h * w).map((_, i) => Math.sin(i));
-  const variant = async (fuse: boolean): Promise<Variant> => {
-    const plan = compileInference(graph, { target: targetOf(gpu), batch: 1, fuse });
-    const exe = await prepare(gpu, plan, weights);
-    const totals: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const t = await exe.profile(x);
-      totals.push(t.stepsMs.reduce((a, b) => a + b, 0));
-    }
-    exe.destroy();
-    const stats = planStats(plan);
-    const ms = median(totals);
+/** A case of the suite from the library's benchmark (runtime/bench.ts), fused vs unfused. */
+function caseOf(
+  label: string,
+  c: BenchCase,
+  ms: (v: BenchVariant) => number,
+  d: number,
+): CaseResult {
+  const variant = (v: BenchVariant): Variant => {
+    const t = ms(v);
     return {
-      ms: round(ms, 3),
-      dispatches: stats.dispatches,
-      gflops: round(stats.flops / (ms / 1e3) / 1e9, 1),
-      gbps: round(stats.bytes / (ms / 1e3) / 1e9, 2),
+      ms: round(t, d),
+      dispatches: v.dispatches,
+      gflops: round(v.flops / (t / 1e3) / 1e9, 1),
+      gbps: round(v.bytes / (t / 1e3) / 1e9, 2),
     };
   };
-  const fused = await variant(true);
-  const unfused = await variant(false);
-  const r = { case: label, fused, unfused, ratio: round(fused.ms / unfused.ms, 3) };
+  const fused = variant(c.fused!);
+  const unfused = variant(c.unfused);
+  return { case: label, fused, unfused, ratio: round(fused.ms / unfused.ms, 3) };
+}
+
+/** GPU time of all dispatches of a small model (sum of kernels, median over RUNS profiles). */
+async function layerCase(gpu: Gpu, label: string, graph: TypedGraph): Promise<CaseResult> {
+  const weights = initWeights(graph, { scheme: 'kaiming', seed: 7 });
+  const { cases } = await benchModel(graph, { gpu, weights, runs: 1, profiles: RUNS });
+  const r = caseOf(label, cases[0]!, (v) => v.gpuMs!, 3);
   log(
-    `  ${label.padEnd(24)} fused ${fused.ms.toFixed(2).padStart(8)} ms (${fused.gflops} GFLOP/s)   unfused ${unfused.ms.toFixed(2).padStart(8)} ms   ratio ${r.ratio}`,
+    `  ${label.padEnd(24)} fused ${r.fused.ms.toFixed(2).padStart(8)} ms (${r.fused.gflops} GFLOP/s)   unfused ${r.unfused.ms.toFixed(2).padStart(8)} ms   ratio ${r.ratio}`,
   );
   return r;
 }
 
 /** Wall time of a whole forward pass, median over RUNS after a warm-up. */
 async function networkCase(gpu: Gpu, name: string, graph: TypedGraph): Promise<CaseResult> {
-  const weights = initWeights(graph, { scheme: 'kaiming', seed: 1 });
-  const [c, h, w] = graph.nodes[0]!.out;
-  const x = new Float32Array(c * h * w).map((_, i) => Math.sin(i) * 0.5);
-  const variant = async (fuse: boolean): Promise<Variant> => {
-    const plan = compileInference(graph, { target: targetOf(gpu), batch: 1, fuse });
-    const exe = await prepare(gpu, plan, weights);
-    await exe.run(x);
-    const times: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const t = performance.now();
-      await exe.run(x);
-      times.push(performance.now() - t);
-    }
-    exe.destroy();
-    const stats = planStats(plan);
-    const ms = median(times);
-    return {
-      ms: round(ms, 1),
-      dispatches: stats.dispatches,
-      gflops: round(stats.flops / (ms / 1e3) / 1e9, 1),
-      gbps: round(stats.bytes / (ms / 1e3) / 1e9, 2),
-    };
-  };
-  const fused = await variant(true);
-  const unfused = await variant(false);
-  const r = { case: name, fused, unfused, ratio: round(fused.ms / unfused.ms, 3) };
+  const { cases } = await benchModel(graph, { gpu, runs: RUNS, profiles: 0 });
+  const r = caseOf(name, cases[0]!, (v) => v.medianMs, 1);
+  const { fused, unfused } = r;
   log(
     `  ${name.padEnd(24)} fused ${fused.ms.toFixed(0).padStart(6)} ms (${fused.gflops} GFLOP/s, ${fused.dispatches} dispatches)   unfused ${unfused.ms.toFixed(0).padStart(6)} ms (${unfused.dispatches} dispatches)   ratio ${r.ratio}`,
   );

@@ -24,15 +24,26 @@ import { compileTraining } from '../compiler/compile.js';
 import { checkSource } from '../compiler/frontend.js';
 import { FUSIONS } from '../compiler/passes/index.js';
 import { planStats, type KernelPlan, type PlanStep } from '../compiler/plan.js';
+import {
+  interleaved,
+  kernelRows,
+  median,
+  profiled,
+  round,
+  type KernelRow,
+  type KernelTime,
+  type Profilable,
+  type Profiled,
+  type Runner,
+  type Timing,
+} from '../runtime/bench.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { targetOf, type Gpu } from '../runtime/device.js';
 import { initWeights } from '../runtime/init.js';
 import { createTrainer, type StepOptions, type Trainer } from '../runtime/trainer.js';
-import { barChart } from './svg.js';
+import { barChart } from '../runtime/bar-chart.js';
 import { tfjsMnistTrainer } from './tfjs.js';
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 const log = (s: string) => process.stdout.write(s + '\n');
 const mib = (b: number) => round(b / 2 ** 20, 1);
 const sig3 = (v: number) => Number(v.toPrecision(3));
@@ -56,14 +67,6 @@ export function trainBenchOptions(env = process.env): TrainBenchOptions {
     vgg: env.BENCH_VGG !== '0',
     vggSteps: Math.max(3, Number(env.BENCH_VGG_STEPS ?? 3)),
   };
-}
-
-/** One plan step's GPU time (median over the profiles). */
-export interface KernelTime {
-  readonly label: string;
-  readonly kernel: string;
-  readonly ms: number;
-  readonly gflops: number;
 }
 
 export interface TrainVariant {
@@ -95,15 +98,6 @@ export interface TrainVariant {
   readonly profileSource?: string;
   readonly profiles?: number;
   readonly perKernel?: readonly KernelTime[];
-}
-
-/** A row of the fused vs unfused comparison: kernels of the two plans doing the same work. */
-export interface KernelRow {
-  readonly row: string;
-  readonly fusedMs: number;
-  readonly unfusedMs: number;
-  readonly fusedDispatches: number;
-  readonly unfusedDispatches: number;
 }
 
 export interface TrainResults {
@@ -184,14 +178,7 @@ function batchOf(plan: KernelPlan, classes: number): { images: Float32Array; lab
   return { images, labels };
 }
 
-/** A prepared training step, timed one step at a time so that several can be interleaved. */
-export interface Runner {
-  readonly name: string;
-  /** One step: wall milliseconds and the batch's mean loss. */
-  step(): Promise<[ms: number, loss: number]>;
-}
-
-export interface OurRunner extends Runner {
+export interface OurRunner extends Runner, Profilable {
   readonly plan: KernelPlan;
   readonly fuse: boolean;
   readonly trainer: Trainer;
@@ -216,6 +203,7 @@ export async function ourRunner(
     plan,
     fuse,
     trainer,
+    profile: () => trainer.profile(),
     async step() {
       const options: StepOptions = { ...hyper, seed: 11, step: step++ };
       const t = performance.now();
@@ -228,107 +216,7 @@ export async function ourRunner(
   };
 }
 
-export interface Timing {
-  readonly firstStepMs: number;
-  readonly firstLoss: number;
-  readonly warmup: number;
-  readonly stepsMs: number[];
-  readonly lastLoss: number;
-}
-
-/** How many warm-up steps: at least `min`, then until the step time settles, at most `max`. */
-export interface Warmup {
-  readonly min: number;
-  readonly max: number;
-}
-
-/**
- * Warm-up steps of each runner, then `runs` rounds of one step of each runner in turn, so that a
- * change in the machine's load hits every variant alike.
- *
- * The first step compiles the pipelines. After it, vggc's trainer sleeps 0.8 x its shortest
- * step so far before it waits for the GPU (Dawn busy-polls while waiting, which takes a core
- * from lavapipe), so after slow early steps every step can only be ~0.8 x the shortest before
- * it, and the times fall geometrically (seen: 904, 740, 595, 476, 400, 327, 262, 211 ms). The
- * warm-up therefore goes on, after `min` steps, while a step is a new minimum by more than 12%
- * (at most `max` steps): the timed steps are not held by the sleep.
- */
-export async function interleaved(
-  runners: readonly Runner[],
-  warmup: Warmup,
-  runs: number,
-): Promise<Timing[]> {
-  const out = [];
-  for (const r of runners) {
-    const [firstStepMs, firstLoss] = await r.step();
-    let n = 1;
-    let best = Infinity;
-    while (n < warmup.max) {
-      const [ms] = await r.step();
-      n++;
-      const settled = n >= warmup.min && ms > 0.88 * best;
-      best = Math.min(best, ms);
-      if (settled) break;
-    }
-    out.push({
-      firstStepMs,
-      firstLoss,
-      warmup: n,
-      stepsMs: [] as number[],
-      lastLoss: firstLoss,
-    });
-  }
-  for (let i = 0; i < runs; i++) {
-    for (const [j, r] of runners.entries()) {
-      const [ms, loss] = await r.step();
-      out[j]!.stepsMs.push(ms);
-      out[j]!.lastLoss = loss;
-    }
-  }
-  return out;
-}
-
-/** `profiles` rounds of `Trainer.profile()` of each runner in turn; per plan step the median. */
-async function profiled(
-  runners: readonly OurRunner[],
-  profiles: number,
-): Promise<Pick<TrainVariant, 'gpuMs' | 'profileSource' | 'profiles' | 'perKernel'>[]> {
-  const runs: number[][][] = runners.map(() => []);
-  const sources: string[] = runners.map(() => '');
-  for (let p = 0; p < profiles; p++) {
-    for (const [j, r] of runners.entries()) {
-      const t = await r.trainer.profile();
-      runs[j]!.push([...t.stepsMs]);
-      sources[j] = t.source;
-    }
-  }
-  return runners.map((r, j) => {
-    const perKernel = r.plan.steps.map((s, i) => {
-      const kms = median(runs[j]!.map((run) => run[i]!));
-      return {
-        label: s.label,
-        kernel: s.kernel.name,
-        ms: round(kms, 3),
-        gflops: round(kms > 0 ? s.kernel.flops / (kms / 1e3) / 1e9 : 0, 1),
-      };
-    });
-    return {
-      gpuMs: round(
-        perKernel.reduce((a, k) => a + k.ms, 0),
-        2,
-      ),
-      profileSource: sources[j]!,
-      profiles,
-      perKernel,
-    };
-  });
-}
-
-function variant(
-  r: OurRunner,
-  t: Timing,
-  profile: Pick<TrainVariant, 'gpuMs' | 'profileSource' | 'profiles' | 'perKernel'>,
-): TrainVariant {
+function variant(r: OurRunner, t: Timing, profile: Profiled): TrainVariant {
   const { plan } = r;
   const stats = planStats(plan);
   const ms = median(t.stepsMs);
@@ -354,93 +242,6 @@ function variant(
     lastLoss: round(t.lastLoss, 4),
     ...profile,
   };
-}
-
-/**
- * Which row of the fused vs unfused comparison a step belongs to: the kernel name without the
- * fusion suffixes (`_relu`, `_mask`, `_relumask`, `_drop0_5`), the batch or the partial-sum reduction
- * (`_sum`), so that a fused kernel meets its unfused counterpart; passes that a fusion removes
- * or merges (ReLU, ReLU backward, soft-max and its cross-entropy gradient, the per-tensor SGD
- * updates) are collected in one row each.
- */
-function rowOf(step: PlanStep): string {
-  const op = step.label.replace(/\+.*$/, '');
-  if (op === 'sgd') return 'SGD update (all parameters)';
-  if (op === 'softmax-xent' || op === 'soft-max' || op === 'xent-grad')
-    return 'soft-max + cross-entropy';
-  if (op === 'relu') return 'ReLU passes';
-  if (op === 'relu-grad') return 'ReLU backward passes';
-  return pretty(
-    step.kernel.name
-      .replace(/_sum$/, '')
-      .replace(/_(relumask|relu|mask|drop\d+(?:_\d+)?)(?=_|$)/g, '')
-      .replace(/_n\d+/, ''),
-  );
-}
-
-/** A readable row name for a kernel name (falls back to the name). */
-function pretty(k: string): string {
-  let m = /^conv(\d)x\d_(bwd_weight|bwd_data)?_?c(\d+)_k(\d+)_(\d+x\d+)/.exec(k);
-  if (m) {
-    const what = m[2] === 'bwd_weight' ? 'dW' : m[2] === 'bwd_data' ? 'dX' : 'fwd';
-    return `conv${m[1]} ${m[3]}->${m[4]} ${m[5]} ${what}`;
-  }
-  m = /^fc_(bwd_weight_|bwd_data_)?(\d+)x(\d+)/.exec(k);
-  if (m) {
-    const what = m[1] === 'bwd_weight_' ? 'dW' : m[1] === 'bwd_data_' ? 'dX' : 'fwd';
-    return `FC ${m[2]}->${m[3]} ${what}`;
-  }
-  m = /^maxpool2x2_(bwd_)?c(\d+)_(\d+x\d+)/.exec(k);
-  if (m) return `maxpool ${m[2]}x${m[3]} ${m[1] ? 'back' : 'fwd'}`;
-  m = /^dropout_(fwd|bwd)/.exec(k);
-  if (m) return `dropout ${m[1] === 'fwd' ? 'fwd' : 'back'}`;
-  return k;
-}
-
-/** Pairs the per-kernel times of the fused and unfused plans by `rowOf`, in plan order. */
-export function kernelRows(
-  fused: TrainVariant,
-  unfused: TrainVariant,
-  plans: {
-    fused: KernelPlan;
-    unfused: KernelPlan;
-  },
-): KernelRow[] {
-  const acc = new Map<string, { f: number; u: number; fd: number; ud: number; order: number }>();
-  const add = (plan: KernelPlan, times: readonly KernelTime[], isFused: boolean) => {
-    let prev = -1;
-    plan.steps.forEach((s, i) => {
-      const key = rowOf(s);
-      let r = acc.get(key);
-      // A row seen only in one plan goes right after the previous row of that plan.
-      if (!r) acc.set(key, (r = { f: 0, u: 0, fd: 0, ud: 0, order: prev + 0.001 }));
-      prev = r.order;
-      if (isFused) {
-        r.f += times[i]!.ms;
-        r.fd++;
-      } else {
-        r.u += times[i]!.ms;
-        r.ud++;
-      }
-    });
-  };
-  // Number the rows in unfused plan order first, then place the fused-only rows among them.
-  let n = 0;
-  for (const s of plans.unfused.steps) {
-    const key = rowOf(s);
-    if (!acc.has(key)) acc.set(key, { f: 0, u: 0, fd: 0, ud: 0, order: n++ });
-  }
-  add(plans.unfused, unfused.perKernel!, false);
-  add(plans.fused, fused.perKernel!, true);
-  return [...acc]
-    .sort((a, b) => a[1].order - b[1].order)
-    .map(([row, r]) => ({
-      row,
-      fusedMs: round(r.f, 3),
-      unfusedMs: round(r.u, 3),
-      fusedDispatches: r.fd,
-      unfusedDispatches: r.ud,
-    }));
 }
 
 /** Sums a profile by the kind of work (forward conv, conv dW, ...). */
@@ -497,7 +298,10 @@ export async function trainCases(gpu: Gpu, o: TrainBenchOptions): Promise<TrainR
   log(
     `  fused / unfused = ${ratio} (wall), ${gpuRatio} (GPU sum); losses ${fused.firstLoss} -> ${fused.lastLoss} (fused)`,
   );
-  const rows = kernelRows(fused, unfused, { fused: fusedRunner.plan, unfused: unfusedRunner.plan });
+  const rows = kernelRows(
+    { plan: fusedRunner.plan, perKernel: fused.perKernel! },
+    { plan: unfusedRunner.plan, perKernel: unfused.perKernel! },
+  );
   const loadMnist = loadavg().map((l) => round(l, 2));
 
   // TF.js in a block of its own, after ours: interleaved with its steps, ours ran ~2x slower in

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { formatDiagnostics, VggcError, type SourceFile } from '../dsl/diagnostics.js';
 import { INIT_SCHEMES } from '../runtime/init.js';
-import { SEED } from '../runtime/settings.js';
+import { POSITIVE_INT, SEED } from '../runtime/settings.js';
 import { TEST_DEFAULTS, TEST_RULES } from '../runtime/test-plan.js';
 import { AUGMENT_MODES, TRAIN_DEFAULTS, TRAIN_RULES } from '../runtime/train/config.js';
 import { SCHEDULES } from '../runtime/train/lr-schedule.js';
@@ -383,6 +383,37 @@ testOptions(
     const { runClassify } = await import('./classify.js');
     await runClassify(file, images, flags, stdout, stderr);
   });
+
+fuseOptions(
+  program
+    .command('bench')
+    .description(
+      'benchmark a model on this GPU, fused against unfused kernels: wall and GPU time, per kernel',
+    )
+    .argument('<file>', '.vgg model file')
+    .option('--model <name>', 'model when the file defines several')
+    .option('--input <CxHxW>', "input shape, overriding the model's declared input")
+    .addOption(numberOption('--batch <n>', 'images per run (default: 1)', POSITIVE_INT))
+    .option('--train', 'time training steps too (forward, backward, SGD update)')
+    .addOption(
+      numberListOption(
+        '--dense <list>',
+        'time dense evaluation (FC layers as convolutions) on Q x Q images at each size',
+        TEST_RULES.scale,
+        'positive integers separated by commas',
+        '256,384',
+      ),
+    )
+    .addOption(numberOption('--runs <n>', 'timed runs per plan (default: 5)', POSITIVE_INT))
+    .option('--weights <file>', 'weights (.safetensors; default: random, Kaiming)')
+    .option('--json', 'print the figures as one JSON object (adapter, version, date, every run)')
+    .option('--chart <file>', 'write the per-kernel fused vs unfused bar chart (.svg)'),
+).action(async (file: string, flags) => {
+  currentFile = file;
+  usedGpu = true;
+  const { runBench } = await import('./bench.js');
+  await runBench(file, flags, version, stdout, stderr);
+});
 
 function report(e: unknown): number {
   if (e instanceof CommanderError) {

@@ -1,4 +1,4 @@
-/** A small horizontal grouped bar chart as SVG text: fused vs unfused time per case. */
+/** A small horizontal grouped bar chart as SVG text: fused vs unfused time per case (vggc bench, npm run bench). */
 
 export interface BarRow {
   readonly label: string;
