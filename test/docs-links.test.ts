@@ -49,6 +49,19 @@ describe('links in docs and comments', () => {
     expect(outside).toEqual([]);
   });
 
+  it('no file names a path of the machine it was written on, or a folder beside the repository', () => {
+    // Temporary files (/tmp/...) are fine; a home, a work tree or ../shared is not in a clone.
+    const machine = /(?:^|[\s(`'"])(?:\/work\/|\/root\/|\/home\/|\.\.\/shared\/)/;
+    const found = all.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .map((line, i) => ({ line, i }))
+        .filter(({ line }) => machine.test(line))
+        .map(({ line, i }) => `${relative(root, f)}:${i + 1}: ${line.trim()}`),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('every relative link in a markdown file names a file that exists', () => {
     const broken = all
       .filter((f) => f.endsWith('.md'))

@@ -6,7 +6,7 @@
  * y is `[N, COUT, H, W]`, or `[N, COUT, floor(H / 2), floor(W / 2)]` with the pool: the tensors
  * as they are, one kernel, no scratch. Every shape is a WGSL constant of the generated kernel.
  *
- * The design follows what sets the speed on lavapipe (/work/shared/lavapipe-notes.md and
+ * The design follows what sets the speed on lavapipe (docs/dawn-and-lavapipe.md and
  * docs/conv-kernel.md): a storage-buffer load with a lane-varying address is a per-lane loop of
  * bounds-checked scalar loads (~12 instructions per lane and float; a vec4 shares part of that
  * cost over its 4 floats), while a multiply-add is 2 instructions for 8 lanes. So the kernel

@@ -14,7 +14,7 @@
  *   in a later dispatch, so ordered by the pass boundary); the mask is applied by the last chunk;
  * - weight: each chunk writes its own rows of dw (bound as that byte range) and of db.
  *
- * Design (lavapipe: loads set the speed, see /work/shared/lavapipe-notes.md). In both kernels the
+ * Design (lavapipe: loads set the speed, see docs/dawn-and-lavapipe.md). In both kernels the
  * lanes of a workgroup run along `in` (one vec4 of 4 columns per lane when IN % 4 == 0, adjacent
  * lanes read adjacent memory) and the scalar operand that every lane needs (dy) is shared: each
  * lane loads dy for step k + sid % 4 and `subgroupBroadcast` with constant lanes 0..3 hands it to

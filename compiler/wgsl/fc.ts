@@ -7,7 +7,7 @@
  * bound, every weight element is used once per sample. Two designs:
  *
  * 'rows' (the default on a software adapter; loads, not arithmetic, set lavapipe's speed, see
- * /work/shared/lavapipe-notes.md):
+ * docs/dawn-and-lavapipe.md):
  * - every lane owns a few consecutive output rows and walks the whole `in` dimension with vec4
  *   loads, so there is no reduction and every weight vec4 is loaded once per batch tile;
  * - every lane computes a tile of up to 8 samples, so the weight is streamed ceil(N / 8) times;

@@ -4,7 +4,7 @@
  * NaN. WGSL's `max()` leaves NaN handling to the implementation (and WGSL lets compilers assume
  * there are no NaNs, so `v != v` may be folded away), so the kernel tests the bits instead.
  *
- * Lavapipe's speed is set by loads (see /work/shared/lavapipe-notes.md): when W is a multiple of 4,
+ * Lavapipe's speed is set by loads (see docs/dawn-and-lavapipe.md): when W is a multiple of 4,
  * each invocation reads one vec4 from each of its two input rows and writes two outputs as one
  * vec2 (2 loads + 1 store for 2 outputs, against 8 + 2 in the scalar form); otherwise each
  * invocation reads its 4 inputs as scalars and writes one output.
