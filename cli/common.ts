@@ -52,9 +52,3 @@ export const TEST_FRACTION_RULE: NumberRule = {
   below: 1,
   want: 'a number in [0, 1) such as 0.2',
 };
-
-/** `--test-fraction` as the folder loader's `testFraction`. */
-export const testFractionOption = (flags: {
-  readonly testFraction?: number;
-}): { testFraction?: number } =>
-  flags.testFraction === undefined ? {} : { testFraction: flags.testFraction };

@@ -17,13 +17,7 @@ import { describePlan, resolveMean, resolveTestPlan, type TestPlan } from '../ru
 import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
-import {
-  fuseOption,
-  loadModel,
-  testFractionOption,
-  type FuseFlags,
-  type ModelFlags,
-} from './common.js';
+import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 import { renderTable } from './table.js';
 
 /** What commander hands over for `eval` and `classify` (numbers already parsed: cli/args.ts). */
@@ -87,7 +81,7 @@ export async function runEval(
   const channels = declared[0];
   const dataset = await openDataset(flags.data, {
     ...(channels === 1 || channels === 3 ? { channels } : {}),
-    ...testFractionOption(flags),
+    ...(flags.testFraction !== undefined ? { testFraction: flags.testFraction } : {}),
   });
   const split = dataset.test;
   const shape: Shape = split.shape;

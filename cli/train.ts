@@ -24,13 +24,7 @@ import type { ScheduleName } from '../runtime/train/lr-schedule.js';
 import { chartPath } from '../runtime/train/metrics.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
-import {
-  fuseOption,
-  loadModel,
-  testFractionOption,
-  type FuseFlags,
-  type ModelFlags,
-} from './common.js';
+import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
 /**
  * What commander hands over: numbers and choices already parsed and checked (cli/args.ts); the
@@ -100,7 +94,7 @@ export async function runTrain(
   const dataset = await openDataset(flags.data, {
     size: settings.imageSize,
     ...(C === 1 || C === 3 ? { channels: C } : {}),
-    ...testFractionOption(flags),
+    ...(flags.testFraction !== undefined ? { testFraction: flags.testFraction } : {}),
   });
   checkClasses(dataset, classifierClasses(graph), graph.name); // before any GPU work
   if (dataset.shape[0] !== C) {
