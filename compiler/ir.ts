@@ -178,5 +178,8 @@ export function nodeById(g: Graph, id: number): Node {
   return n;
 }
 
+/** `out` of nodes that write parameter-sized tensors rather than an activation. */
+export const NO_ACTIVATION: Shape = [0, 0, 0];
+
 export const numel = (s: Shape): number => s[0] * s[1] * s[2];
 export const formatShape = (s: Shape): string => `${s[0]}x${s[1]}x${s[2]}`;

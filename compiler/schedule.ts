@@ -84,13 +84,14 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
     return p;
   };
 
+  const allParams = [...byParam.keys()];
   for (const node of graph.nodes) {
     const ctx: LowerContext = {
       n,
       target,
       training,
       node,
-      allParams: [...byParam.keys()],
+      allParams,
       flat,
       input: (i) => {
         const src = byId.get(node.inputs[i]!);
@@ -197,7 +198,7 @@ function placeFlat(tensors: Map<string, PlanTensor>, layout: TrainingLayout): vo
     const param = tensors.get(e.name)!;
     const views: [string, PlanTensor['kind'], string][] = [
       [e.name, 'param', 'params'],
-      [`grad.${e.name}`, 'grad', 'grads'],
+      [gradName(e.name), 'grad', 'grads'],
       [momentumName(e.name), 'state', 'momenta'],
     ];
     for (const [name, kind, of] of views) {

@@ -19,7 +19,14 @@
  * A failure is an internal error (a bug in a pass, never the user's), naming the pass.
  */
 import { describe } from './lower.js';
-import { formatShape, isTrainingOp, type Graph, type Node, type Shape } from './ir.js';
+import {
+  formatShape,
+  isTrainingOp,
+  NO_ACTIVATION,
+  type Graph,
+  type Node,
+  type Shape,
+} from './ir.js';
 import { outputShape } from './shapes.js';
 
 /** Throws `internal: after pass 'after': ...` at the first broken invariant of `g`. */
@@ -174,7 +181,7 @@ function reinfer(
     case 'conv-grad-weight':
     case 'fc-grad-weight':
     case 'sgd':
-      return [0, 0, 0]; // parameter-sized outputs (compiler/passes/autodiff.ts NO_ACTIVATION)
+      return NO_ACTIVATION; // parameter-sized outputs
     default:
       return outputShape(n, ins, []);
   }

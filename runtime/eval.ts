@@ -150,8 +150,8 @@ export async function createEvaluator(
     fail(`the mean has ${mean.length} channel(s), the model ${graph.name} takes ${C}`);
   }
   const views = options.flip ? 2 : 1;
-  classifierClasses(graph); // a positioned error for a model that is not a classifier
-  const { classes } = compileDense(graph);
+  // A positioned error for a model that is not a classifier; else its class count.
+  const classes = classifierClasses(graph);
   const net = await createDenseInference(graph, weights, {
     maxBatch: options.maxBatch ?? 16,
     ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),

@@ -22,11 +22,10 @@
  * The forward graph must be a chain (each activation read by one layer), as every VGG is.
  */
 import { VggcError, error } from '../../dsl/diagnostics.js';
-import type { Node, Op, Shape, TypedNode } from '../ir.js';
+import { NO_ACTIVATION, type Node, type Op, type Shape, type TypedNode } from '../ir.js';
 import type { TypedGraph } from '../shapes.js';
 
-/** `out` of nodes that write parameter-sized tensors rather than an activation. */
-export const NO_ACTIVATION: Shape = [0, 0, 0];
+export { NO_ACTIVATION };
 
 export function autodiff(graph: TypedGraph): TypedGraph {
   const forward = [...graph.nodes];
