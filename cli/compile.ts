@@ -9,7 +9,7 @@ import { planFiles } from '../compiler/plan-json.js';
 import { planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
 import { checkOutputDir, checkOutputs, writeOutputDir } from '../runtime/outputs.js';
-import { writePassDumps } from '../runtime/pass-dumps.js';
+import { checkPassDumpsDir, writePassDumps } from '../runtime/pass-dumps.js';
 import { fuseOption, loadModel, mib, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface CompileFlags extends ModelFlags, FuseFlags {
@@ -42,6 +42,7 @@ export async function runCompile(
     [{ path: file, what: 'the model file' }],
   );
   checkOutputDir(flags.out, dirOptions);
+  if (flags.dumpPasses) checkPassDumpsDir(flags.dumpPasses);
   const graph = loadModel(file, flags);
   const gpu = await acquireGpu();
   const target = targetOf(gpu);
@@ -54,13 +55,13 @@ export async function runCompile(
   const plan = compile(fuse);
   const { wgsl, json } = planFiles(plan);
 
-  const dumps = flags.dumpPasses ? passDumps(graph, { train: !!flags.train, fuse }) : [];
-  if (flags.dumpPasses) await writePassDumps(flags.dumpPasses, dumps);
   writeOutputDir(
     flags.out,
     new Map([...wgsl, ['plan.json', JSON.stringify(json, null, 2) + '\n']]),
     dirOptions,
   );
+  const dumps = flags.dumpPasses ? passDumps(graph, { train: !!flags.train, fuse }) : [];
+  if (flags.dumpPasses) await writePassDumps(flags.dumpPasses, dumps);
 
   const stats = planStats(plan);
   const other = planStats(compile(fuse === false));

@@ -85,11 +85,11 @@ describe('writePassDumps', () => {
     writeFileSync(join(dir, 'keep.txt'), 'x');
     await expect(writePassDumps(dir, dumps)).rejects.toThrow(VggcError);
     await expect(writePassDumps(dir, dumps)).rejects.toThrow(
-      /the directory exists and holds files vggc did not write/,
+      /is a non-empty directory that vggc did not write/,
     );
     expect(readdirSync(dir)).toEqual(['keep.txt']);
     await expect(writePassDumps(join(dir, 'keep.txt'), dumps)).rejects.toThrow(
-      /it is a file, not a directory/,
+      /is a file: refusing to replace it with a directory/,
     );
     mkdirSync(join(dir, 'sub'));
     expect(readdirSync(join(dir, 'sub'))).toEqual([]);
@@ -128,7 +128,7 @@ describe('vggc compile --dump-passes', () => {
     );
     expect(refused.status).not.toBe(0);
     expect(refused.stderr.split('\n').filter((l) => /error/.test(l))).toHaveLength(1);
-    expect(refused.stderr).toMatch(/error: --dump-passes .*holds files vggc did not write/);
+    expect(refused.stderr).toMatch(/error: --dump-passes .*non-empty directory that vggc did not write/);
     expect(readdirSync(dir).sort()).toEqual(['mine.txt', 'out', 'p']); // no out2 either
   });
 });
