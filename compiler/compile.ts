@@ -144,6 +144,15 @@ export interface DenseCompilation {
  * becomes a kh x kw conv).
  */
 export function compileDense(graph: TypedGraph): DenseCompilation {
+  let dense = denseCompilations.get(graph);
+  if (!dense) denseCompilations.set(graph, (dense = compileDenseOnce(graph)));
+  return dense;
+}
+
+/** One dense compilation per graph object (graphs are immutable): callers share its retypings. */
+const denseCompilations = new WeakMap<TypedGraph, DenseCompilation>();
+
+function compileDenseOnce(graph: TypedGraph): DenseCompilation {
   const converted = runPasses(graph, [
     { name: 'fc-to-conv', run: fcToConv },
     { name: 'output-head', run: (g) => setOutput(g, 'logits') },

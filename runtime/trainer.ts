@@ -75,7 +75,8 @@ export async function createTrainer(
     return new Map(
       layout.entries.map((e) => [
         e.name,
-        new Float32Array(all.slice(e.offsetBytes, e.offsetBytes + e.bytes)),
+        // Views into the one fresh copy `read` returned: no second copy per parameter.
+        new Float32Array(all, e.offsetBytes, e.bytes / 4),
       ]),
     );
   };
