@@ -31,7 +31,7 @@ import type { Op, Shape } from '../compiler/ir.js';
 import { planStats } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, checked, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
-import { pipelineFor, prepare, STORAGE } from '../runtime/executor.js';
+import { kernelBindGroup, pipelineFor, prepare, STORAGE } from '../runtime/executor.js';
 import { convKernels, type ConvSpec } from '../compiler/wgsl/conv.js';
 import { convF16Kernels } from '../compiler/wgsl/conv-f16.js';
 import type { ConvVariant } from '../compiler/wgsl/conv-select.js';
@@ -221,6 +221,7 @@ async function kernelCase(gpu: Gpu, c: CaseSpec) {
   const { device } = gpu;
   const sizes = { x: c.batch * cin * h * w, w: cout * cin * 9, b: cout, y: c.batch * cout * h * w };
   const buffers = new Map<string, GPUBuffer>();
+  const owned: GPUBuffer[] = [];
   for (const [name, n] of Object.entries(sizes)) {
     const buf = device.createBuffer({ size: Math.ceil((n * 4) / 16) * 16, usage: STORAGE() });
     // Random values, never zeros: f32 in [-0.5, 0.5], or f16 bit patterns of +-[0.125, 1).
@@ -240,14 +241,10 @@ async function kernelCase(gpu: Gpu, c: CaseSpec) {
       const pass = enc.beginComputePass();
       for (const k of kernels) {
         const pipeline = pipelineFor(gpu, k.code, k.entryPoint);
-        const entries = k.bindings.map((bd) => ({
-          binding: bd.binding,
-          resource: { buffer: buffers.get(bd.tensor)! },
-        }));
         pass.setPipeline(pipeline);
         pass.setBindGroup(
           0,
-          device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
+          kernelBindGroup(gpu, pipeline, k, (bd) => ({ buffer: buffers.get(bd.tensor)! }), owned),
         );
         for (let i = 0; i < repeat; i++) pass.dispatchWorkgroups(...k.dispatch);
       }
@@ -267,7 +264,7 @@ async function kernelCase(gpu: Gpu, c: CaseSpec) {
     const flops = kernels.reduce((a, k) => a + k.flops, 0);
     return { times, firstMs, stats: { flops, dispatches: kernels.length } };
   } finally {
-    for (const b of buffers.values()) b.destroy();
+    for (const b of [...buffers.values(), ...owned]) b.destroy();
   }
 }
 

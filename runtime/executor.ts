@@ -12,6 +12,7 @@
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
 import { momentumName, type KernelPlan, type PlanTensor } from '../compiler/plan.js';
+import type { Kernel, KernelBinding } from '../compiler/wgsl/kernel.js';
 import { checked, type Gpu } from './device.js';
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -28,6 +29,37 @@ export function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComp
     cache.set(key, p);
   }
   return p;
+}
+
+/**
+ * The bind group of one dispatch of `kernel`: each storage binding where `storage` places it,
+ * and the kernel's run-time sizes (Kernel.uniforms) in a new uniform buffer, which is pushed on
+ * `owned` for the caller to destroy with its other buffers.
+ */
+export function kernelBindGroup(
+  gpu: Gpu,
+  pipeline: GPUComputePipeline,
+  kernel: Kernel,
+  storage: (b: KernelBinding) => GPUBufferBinding,
+  owned: GPUBuffer[],
+): GPUBindGroup {
+  const entries: GPUBindGroupEntry[] = kernel.bindings.map((b) => ({
+    binding: b.binding,
+    resource: storage(b),
+  }));
+  const u = kernel.uniforms;
+  if (u) {
+    const buffer = gpu.device.createBuffer({
+      size: align(Math.max(u.values.length, 1) * 4, 16),
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint32Array(buffer.getMappedRange()).set(u.values);
+    buffer.unmap();
+    owned.push(buffer);
+    entries.push({ binding: u.binding, resource: { buffer } });
+  }
+  return gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 }
 
 /** Where a plan tensor lives: a buffer, the tensor's offset in it, and its size. */
@@ -135,7 +167,7 @@ export async function createExecutor(
           writeLarge(device, at.buffer, data, at.offset);
         }
       }
-      return bindSteps(gpu, plan, located);
+      return bindSteps(gpu, plan, located, owned);
     },
   ).catch((e: unknown) => {
     for (const b of owned) b.destroy(); // nothing half-made stays on the device
@@ -342,21 +374,24 @@ function bindSteps(
   gpu: Gpu,
   plan: KernelPlan,
   located: ReadonlyMap<string, Location>,
+  owned: GPUBuffer[],
 ): BoundStep[] {
   return plan.steps.map(({ kernel, bind }) => {
     const pipeline = pipelineFor(gpu, kernel.code, kernel.entryPoint);
-    const entries = kernel.bindings.map((b) => {
-      const at = located.get(bind[b.tensor] ?? '');
-      if (!at)
-        throw new Error(`internal: ${kernel.name} binds '${b.tensor}', which the plan lacks`);
-      const offset = b.offsetBytes ?? 0;
-      const size = b.sizeBytes ?? at.bytes - offset;
-      return {
-        binding: b.binding,
-        resource: { buffer: at.buffer, offset: at.offset + offset, size },
-      };
-    });
-    const group = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const group = kernelBindGroup(
+      gpu,
+      pipeline,
+      kernel,
+      (b) => {
+        const at = located.get(bind[b.tensor] ?? '');
+        if (!at)
+          throw new Error(`internal: ${kernel.name} binds '${b.tensor}', which the plan lacks`);
+        const offset = b.offsetBytes ?? 0;
+        const size = b.sizeBytes ?? at.bytes - offset;
+        return { buffer: at.buffer, offset: at.offset + offset, size };
+      },
+      owned,
+    );
     return { pipeline, group, dispatch: kernel.dispatch };
   });
 }

@@ -9,6 +9,7 @@
 import { it, type TestContext } from 'vitest';
 import type { Kernel } from '../compiler/wgsl/kernel.js';
 import { checked, type Gpu } from '../runtime/device.js';
+import { kernelBindGroup, pipelineFor } from '../runtime/executor.js';
 
 /** What a kernel variant needs from the adapter beyond core WebGPU. */
 export interface VariantNeeds {
@@ -44,26 +45,6 @@ export function variantIt(
     });
 }
 
-const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
-function pipelineFor(gpu: Gpu, k: Kernel): GPUComputePipeline {
-  let cache = pipelines.get(gpu.device);
-  if (!cache) pipelines.set(gpu.device, (cache = new Map()));
-  const key = `${k.entryPoint}\n${k.code}`;
-  let p = cache.get(key);
-  if (!p) {
-    p = gpu.device.createComputePipeline({
-      layout: 'auto',
-      compute: {
-        module: gpu.device.createShaderModule({ code: k.code }),
-        entryPoint: k.entryPoint,
-      },
-    });
-    cache.set(key, p);
-  }
-  return p;
-}
-
 export async function runKernels(
   gpu: Gpu,
   kernels: readonly Kernel[],
@@ -75,6 +56,7 @@ export async function runKernels(
   const buffers = new Map<string, GPUBuffer>();
   const sizes = new Map<string, number>();
   const readbacks = new Map<string, GPUBuffer>();
+  const uniforms: GPUBuffer[] = [];
   try {
     const result = await checked(
       gpu,
@@ -95,19 +77,21 @@ export async function runKernels(
         }
         const enc = device.createCommandEncoder();
         for (const k of kernels) {
-          const pipeline = pipelineFor(gpu, k);
-          const entries: GPUBindGroupEntry[] = k.bindings.map((b) => {
-            const buffer = buffers.get(b.tensor);
-            if (!buffer)
-              throw new Error(`kernel ${k.name} binds tensor '${b.tensor}', which was not given`);
-            const offset = b.offsetBytes ?? 0;
-            const size = b.sizeBytes ?? sizes.get(b.tensor)! - offset;
-            return { binding: b.binding, resource: { buffer, offset, size } };
-          });
-          const bindGroup = device.createBindGroup({
-            layout: pipeline.getBindGroupLayout(0),
-            entries,
-          });
+          const pipeline = pipelineFor(gpu, k.code, k.entryPoint);
+          const bindGroup = kernelBindGroup(
+            gpu,
+            pipeline,
+            k,
+            (b) => {
+              const buffer = buffers.get(b.tensor);
+              if (!buffer)
+                throw new Error(`kernel ${k.name} binds tensor '${b.tensor}', which was not given`);
+              const offset = b.offsetBytes ?? 0;
+              const size = b.sizeBytes ?? sizes.get(b.tensor)! - offset;
+              return { buffer, offset, size };
+            },
+            uniforms,
+          );
           const pass = enc.beginComputePass();
           pass.setPipeline(pipeline);
           pass.setBindGroup(0, bindGroup);
@@ -142,5 +126,6 @@ export async function runKernels(
   } finally {
     for (const b of buffers.values()) b.destroy();
     for (const b of readbacks.values()) b.destroy();
+    for (const b of uniforms) b.destroy();
   }
 }

@@ -46,6 +46,21 @@ export interface Kernel {
   readonly flops: number;
   /** Bytes read and written by one dispatch, counted once per tensor, for GB/s reports. */
   readonly bytes: number;
+  /**
+   * Sizes the kernel reads at run time instead of as WGSL constants (spatial size, batch,
+   * a chunk's offset), so that one pipeline serves every value: the runtime binds a uniform
+   * buffer holding `values` as u32, in the order of the WGSL struct that `uniformStruct`
+   * (compiler/wgsl/template.ts) declares at `binding`.
+   */
+  readonly uniforms?: KernelUniforms;
+}
+
+/** The values of a kernel's uniform struct (all u32), bound at `@binding(binding)`. */
+export interface KernelUniforms {
+  readonly binding: number;
+  /** Field names, in struct order (for the kernel header and tests). */
+  readonly fields: readonly string[];
+  readonly values: readonly number[];
 }
 
 /** Size in bytes of `n` f32 values. */

@@ -8,7 +8,13 @@
  * kernel computes, fusion flags included (relu, pool, mask, dropout); `target` what the adapter
  * allows (compiler/wgsl/kernel.ts); `tuning` optional tile sizes and design switches.
  */
-import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
+import {
+  f32Bytes,
+  type Kernel,
+  type KernelBinding,
+  type KernelUniforms,
+  type TargetInfo,
+} from './kernel.js';
 
 // ---------------------------------------------------------------------------------------------
 // Text
@@ -43,6 +49,35 @@ export const plus = (base: string, d: number): string =>
 /** `base + d` always written with its sign, `+ 0` included. */
 export const plusSigned = (base: string, d: number): string =>
   `${base} ${d < 0 ? '-' : '+'} ${Math.abs(d)}`;
+
+// ---------------------------------------------------------------------------------------------
+// Run-time sizes
+
+/**
+ * Sizes read at run time: the WGSL of `var<uniform> dims: Dims` at `binding` (each field a u32,
+ * read as `dims.h`) and the values the runtime binds (Kernel.uniforms). A kernel that takes its
+ * spatial size or batch this way compiles once for every size; one that keeps a size constant
+ * lets the compiler fold it (measure which matters: docs/performance.md).
+ */
+export function uniformStruct(
+  binding: number,
+  fields: Readonly<Record<string, number>>,
+): { wgsl: string; uniforms: KernelUniforms } {
+  const names = Object.keys(fields);
+  if (names.length === 0) throw new Error('internal: a uniform struct needs a field');
+  for (const [k, v] of Object.entries(fields)) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new Error(`internal: uniform '${k}' = ${v} is not a u32`);
+    }
+  }
+  const wgsl = [
+    'struct Dims {',
+    ...names.map((n) => `  ${n}: u32,`),
+    '}',
+    `@group(0) @binding(${binding}) var<uniform> dims: Dims;`,
+  ].join('\n');
+  return { wgsl, uniforms: { binding, fields: names, values: names.map((n) => fields[n]!) } };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Arithmetic and checks
