@@ -2,6 +2,7 @@
  * The compiler's top level: a checked Graph -> passes -> KernelPlan for one target and batch.
  * runtime/ reaches the passes only through these entries (it imports nothing from passes/).
  */
+import type { Chooser } from './algorithms.js';
 import type { Graph, Shape } from './ir.js';
 import { autodiff } from './passes/autodiff.js';
 import { denseGraph, fcToConv, minDenseInput } from './passes/fc-to-conv.js';
@@ -34,6 +35,8 @@ export interface CompileOptions {
   readonly output?: OutputKind;
   /** Sees the graph after every pass (compiler/passes/index.ts `runPasses`). */
   readonly instrument?: PassInstrument;
+  /** The algorithm of each layer (compiler/algorithms.ts); default: the direct kernels. */
+  readonly choose?: Chooser;
 }
 
 /** The inference passes: the output head, dropout removal, the selected fusions. */
@@ -61,6 +64,7 @@ export function compileInference(graph: TypedGraph, options: CompileOptions): Ke
   return schedule(forInference(graph, options), {
     batch: options.batch ?? 1,
     target: options.target,
+    ...(options.choose ? { choose: options.choose } : {}),
   });
 }
 
@@ -71,6 +75,8 @@ export interface TrainCompileOptions {
   /** Every dropout layer at this probability (0: none); absent: as the model says. */
   readonly dropout?: number;
   readonly instrument?: PassInstrument;
+  /** The algorithm of each layer (compiler/algorithms.ts); default: the direct kernels. */
+  readonly choose?: Chooser;
 }
 
 /** The training passes: the dropout probability, autodiff, the selected fusions. */
@@ -91,7 +97,11 @@ function trainingPasses(
  */
 export function compileTraining(graph: TypedGraph, options: TrainCompileOptions): KernelPlan {
   const g = runPasses(graph, trainingPasses(options), options.instrument);
-  return schedule(g, { batch: options.batch, target: options.target });
+  return schedule(g, {
+    batch: options.batch,
+    target: options.target,
+    ...(options.choose ? { choose: options.choose } : {}),
+  });
 }
 
 /** One numbered text file of `passDumps`: `03-conv-relu.txt`. */

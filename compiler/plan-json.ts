@@ -12,9 +12,10 @@ export interface PlanFiles {
 export function planFiles(plan: KernelPlan): PlanFiles {
   const fileOf = new Map<string, string>();
   const layersOf = new Map<string, string[]>();
-  for (const { kernel, label, node } of plan.steps) {
+  for (const { kernel, label, node, algorithm } of plan.steps) {
     const layers = layersOf.get(kernel.code) ?? [];
-    layers.push(`${label} (node ${node})`);
+    const how = algorithm ? ` [${algorithm.algorithm}: ${algorithm.reason}]` : '';
+    layers.push(`${label} (node ${node})${how}`);
     layersOf.set(kernel.code, layers);
     if (fileOf.has(kernel.code)) continue;
     let file = `${kernel.name}.wgsl`;
@@ -69,6 +70,14 @@ export function planFiles(plan: KernelPlan): PlanFiles {
       })),
       flops: s.kernel.flops,
       bytes: s.kernel.bytes,
+      ...(s.algorithm ? { algorithm: s.algorithm } : {}),
+      ...(s.kernel.uniforms
+        ? {
+            uniforms: Object.fromEntries(
+              s.kernel.uniforms.fields.map((f, i) => [f, s.kernel.uniforms!.values[i]]),
+            ),
+          }
+        : {}),
     })),
   };
   return { wgsl, json };

@@ -7,6 +7,7 @@
  * parameters by their torchvision names (`features.0.weight`), and in training the flat
  * buffers, gradients, momenta and the small host tensors named below.
  */
+import type { AlgorithmChoice } from './algorithms.js';
 import type { Shape } from './ir.js';
 import type { MemoryPlan } from './memory.js';
 import type { Kernel } from './wgsl/kernel.js';
@@ -37,6 +38,8 @@ export interface PlanStep {
   readonly label: string;
   /** Kernel tensor role -> plan tensor name. */
   readonly bind: Readonly<Record<string, string>>;
+  /** The algorithm chosen for the layer and why (compiler/algorithms.ts), where there was a choice. */
+  readonly algorithm?: AlgorithmChoice;
 }
 
 export interface KernelPlan {

@@ -16,6 +16,7 @@
  * tensors ('labels', 'loss', 'correct', the optimiser's 'hyper' parameters and each dropout
  * layer's seed block) have buffers of their own.
  */
+import { directChooser, type Chooser } from './algorithms.js';
 import { VggcError, error } from '../dsl/diagnostics.js';
 import { isTrainingOp, type Op, type TypedNode } from './ir.js';
 import { forwardRules } from './lowering/forward.js';
@@ -42,6 +43,8 @@ import { lcm } from './wgsl/template.js';
 export interface ScheduleOptions {
   readonly batch: number;
   readonly target: TargetInfo;
+  /** The algorithm of each layer (compiler/algorithms.ts); default: the direct kernels. */
+  readonly choose?: Chooser;
 }
 
 /** The lowering rule of every op. */
@@ -49,6 +52,7 @@ export const RULES: Rules<Op['op']> = { ...forwardRules, ...trainingRules };
 
 export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPlan {
   const { batch: n, target } = options;
+  const choose = options.choose ?? directChooser;
   const training = graph.nodes.some((node) => isTrainingOp(node.op));
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
   const byParam = new Map<string, NodeParams>();
@@ -93,6 +97,7 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
       node,
       allParams,
       flat,
+      choose,
       input: (i) => {
         const src = byId.get(node.inputs[i]!);
         if (!src) throw new Error(`internal: node ${node.id} reads a missing node`);
@@ -143,8 +148,10 @@ export function schedule(graph: TypedGraph, options: ScheduleOptions): KernelPla
     const label =
       describe(node.op) +
       ('epilogue' in node.op ? node.op.epilogue.map((s) => `+${s.kind}`).join('') : '');
-    for (const { kernels, bind } of [rule(ctx)].flat()) {
-      for (const kernel of kernels) steps.push({ kernel, node: node.id, label, bind });
+    for (const { kernels, bind, algorithm } of [rule(ctx)].flat()) {
+      for (const kernel of kernels) {
+        steps.push({ kernel, node: node.id, label, bind, ...(algorithm ? { algorithm } : {}) });
+      }
     }
   }
 

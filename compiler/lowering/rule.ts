@@ -6,6 +6,7 @@
  * through its context, in the order it needs them, and returns each dispatch's kernels with the
  * map from kernel tensor role ('x', 'y', 'w', scratch) to plan tensor.
  */
+import type { AlgorithmChoice, LayerShape } from '../algorithms.js';
 import type { Op, OpKind, TypedNode } from '../ir.js';
 import type { NodeParams } from '../params.js';
 import type { FlatEntry, PlanTensor } from '../plan.js';
@@ -40,12 +41,16 @@ export interface LowerContext<O extends Op = Op> {
   readonly allParams: readonly string[];
   /** Training: every parameter's place in the flat buffers (compiler/schedule.ts). */
   readonly flat: readonly FlatEntry[];
+  /** The algorithm for this layer (compiler/algorithms.ts); return it in `Lowered.algorithm`. */
+  choose(layer: LayerShape): AlgorithmChoice;
 }
 
 /** One node's kernels and their bindings (all kernels of a node share one binding map). */
 export interface Lowered {
   readonly kernels: readonly Kernel[];
   readonly bind: Readonly<Record<string, string>>;
+  /** The algorithm these kernels implement, when the rule had a choice (plan.json reports it). */
+  readonly algorithm?: AlgorithmChoice;
 }
 
 export type Rule<O extends Op> = (ctx: LowerContext<O>) => Lowered | readonly Lowered[];

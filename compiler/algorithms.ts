@@ -1,0 +1,54 @@
+/**
+ * Which algorithm computes each convolution and matrix product is the compiler's choice, made per
+ * layer by a `Chooser` that the scheduler consults through its lowering context
+ * (compiler/lowering/rule.ts `choose`). The answer travels with the plan step (PlanStep.algorithm)
+ * into plan.json and the header of each kernel file `vggc compile` writes, with its reason.
+ *
+ * The chooser of a compilation comes from the user's `--conv direct|winograd|auto` and, for
+ * `auto`, a rule plus the tuning cache of the adapter (see the chooser module that builds it).
+ * A chooser is a pure function of the layer: compiler/ reads no files; the runtime loads the
+ * cache and hands its table in.
+ */
+
+/** What `--conv` accepts: the direct kernels only, Winograd wherever it applies, or the choice. */
+export const CONV_MODES = ['direct', 'winograd', 'auto'] as const;
+export type ConvMode = (typeof CONV_MODES)[number];
+
+/** The algorithms a layer can be computed with. */
+export type Algorithm = 'direct' | 'winograd-f2' | 'winograd-f4' | 'gemm';
+
+/** The work of one layer, as the chooser and the tuning cache see it. */
+export interface LayerShape {
+  /** The IR op: 'conv', 'conv-grad-data', 'conv-grad-weight', 'fc', 'fc-grad-data', 'fc-grad-weight'. */
+  readonly op: string;
+  /** Batch size. */
+  readonly n: number;
+  readonly cin: number;
+  readonly cout: number;
+  /** Input spatial size (1 x 1 for an FC). */
+  readonly h: number;
+  readonly w: number;
+  /** Kernel side (1 for an FC) and zero padding. */
+  readonly kernel: number;
+  readonly pad: number;
+  /** A fused 2x2 max pool in the epilogue. */
+  readonly pool?: boolean;
+}
+
+export interface AlgorithmChoice {
+  readonly algorithm: Algorithm;
+  /** Tile sizes and design switches handed to the generator as its `tuning` argument. */
+  readonly tuning?: Readonly<Record<string, number | boolean>>;
+  /** Why, in a few words: `--conv direct`, `rule: 3x3 stride 1, 56x56`, `tuned: 1.9x direct`. */
+  readonly reason: string;
+}
+
+export type Chooser = (layer: LayerShape) => AlgorithmChoice;
+
+/** The chooser of `--conv direct`, and the default: every layer on its direct kernel. */
+export const directChooser: Chooser = () => ({ algorithm: 'direct', reason: '--conv direct' });
+
+/** A stable text key of a layer shape, for the tuning cache: `conv n1 c64 k128 112x112 k3 p1`. */
+export function layerKey(l: LayerShape): string {
+  return `${l.op} n${l.n} c${l.cin} k${l.cout} ${l.h}x${l.w} k${l.kernel} p${l.pad}${l.pool ? ' pool' : ''}`;
+}
