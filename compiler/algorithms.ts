@@ -9,6 +9,7 @@
  * A chooser is a pure function of the layer: compiler/ reads no files; the runtime loads the
  * cache and hands its table in.
  */
+import type { TargetInfo } from './wgsl/kernel.js';
 
 /** What `--conv` accepts: the direct kernels only, Winograd wherever it applies, or the choice. */
 export const CONV_MODES = ['direct', 'winograd', 'auto'] as const;
@@ -38,7 +39,7 @@ export interface LayerShape {
 export interface AlgorithmChoice {
   readonly algorithm: Algorithm;
   /** Tile sizes and design switches handed to the generator as its `tuning` argument. */
-  readonly tuning?: Readonly<Record<string, number | boolean>>;
+  readonly tuning?: Tuning;
   /** Why, in a few words: `--conv direct`, `rule: 3x3 stride 1, 56x56`, `tuned: 1.9x direct`. */
   readonly reason: string;
 }
@@ -52,3 +53,21 @@ export const directChooser: Chooser = () => ({ algorithm: 'direct', reason: '--c
 export function layerKey(l: LayerShape): string {
   return `${l.op} n${l.n} c${l.cin} k${l.cout} ${l.h}x${l.w} k${l.kernel} p${l.pad}${l.pool ? ' pool' : ''}`;
 }
+
+/** Tile sizes and design switches a generator takes as its `tuning` argument. */
+export type Tuning = Readonly<Record<string, number | boolean>>;
+
+/**
+ * For each algorithm: the tunings worth timing for a layer on a target, empty where the lowering
+ * rules have no kernel of that algorithm for the layer. The chooser never answers an algorithm
+ * whose list is empty, and `vggc tune` times each entry. Each algorithm's generator module
+ * supplies its entry.
+ */
+export type Applicable = (layer: LayerShape, target: TargetInfo) => readonly Tuning[];
+
+export const APPLICABLE: Readonly<Record<Algorithm, Applicable>> = {
+  direct: () => [{}],
+  'winograd-f2': () => [],
+  'winograd-f4': () => [],
+  gemm: () => [],
+};
