@@ -21,7 +21,7 @@ describe('relu backward kernel', async () => {
   it('has a header comment, flops and bytes', () => {
     const [k, ...rest] = reluBackwardKernels({ count: 1000 }, targetOf(g));
     expect(rest).toEqual([]);
-    expect(k!.code.startsWith(`// ${k!.name}:`)).toBe(true);
+    expect(k!.code.startsWith('// relu_bwd:')).toBe(true); // the count is read at run time
     expect(k!.bindings.map((b) => b.tensor)).toEqual(['x', 'dy', 'dx']);
     expect(k!.flops).toBe(1000);
     expect(k!.bytes).toBe(12000);

@@ -59,7 +59,7 @@ describe('sgd kernels', async () => {
   it('have a header comment, bindings, flops and bytes', () => {
     const [k, ...rest] = sgdKernels({ count: 1000 }, targetOf(g));
     expect(rest).toEqual([]);
-    expect(k!.code.startsWith(`// ${k!.name}:`)).toBe(true);
+    expect(k!.code.startsWith('// sgd:')).toBe(true); // the count is read at run time
     expect(k!.name).toBe('sgd_1000');
     expect(k!.bindings.map((b) => b.tensor)).toEqual(['w', 'g', 'v', 'hyper']);
     expect(k!.bindings.every((b) => b.offsetBytes === undefined)).toBe(true);

@@ -13,7 +13,9 @@
  * Tensors are used as they are: x and dx `[N, CIN, H, W]`, dy `[N, COUT, H, W]`, w and dw
  * `[COUT, CIN, K, K]` (torch layout), db `[COUT]`. `spec.relu` is ignored: dy is the gradient
  * with respect to the convolution's output after its own activation has been handled (by the
- * next layer's fused mask). Every shape is a WGSL constant.
+ * next layer's fused mask). Every shape but the batch N is a WGSL constant; what depends on N
+ * (pixel tiles, pixel rows, chunk length) is read at run time from the uniform struct `dims`,
+ * so every batch size runs the same code (one pipeline for the full and the last partial batch).
  *
  * The design follows what sets the speed on lavapipe (docs/conv-kernel.md, "Backward"): minimise
  * floats loaded per lane per multiply-add, share the operand that all lanes of a workgroup need
@@ -30,7 +32,8 @@
  *   lane loads its K x (4 + K - 1) window of x. db comes for free from the broadcast dy values.
  *   When channels are few (cin 1 or 3) the pixel rows (N*H) are split into S chunks, each
  *   writing partial sums to the scratch tensor 'dwb_partial' ([S][COUT*CIN*K*K + COUT]), and a
- *   second pass adds the S partial sums in a fixed order: results are deterministic.
+ *   second pass adds the S partial sums in a fixed order: results are deterministic. S does not
+ *   depend on N (a small batch leaves chunks short or empty: they write zeros).
  *
  * Correctness never depends on the subgroup size: broadcasts read lanes 0..LANES-1 only, and the
  * kernels write NaN if `subgroup_size < LANES`. Without subgroups every lane loads the shared
@@ -50,9 +53,12 @@ import {
   sharedWeightsNote,
   subgroupGuard,
   tileWorkgroupSize,
+  uniformStruct,
   useSubgroups,
   windowMasks,
   workgroupMain,
+  workgroupMainGrid,
+  batchFree,
 } from './template.js';
 
 /** The convolution whose gradients are computed, with the data kernel's fusion flag. */
@@ -149,7 +155,8 @@ export function convBackwardDataKernels(
   const tilesX = Math.ceil(W / C);
   const tilesY = Math.ceil(H / R);
   const tiles = N * tilesY * tilesX;
-  const WG = workgroupSize(tiles, target, tuning);
+  // Sized by one image's tiles, not the batch's, so that the code does not change with N.
+  const WG = workgroupSize(tilesY * tilesX, target, tuning);
   const ciBlocks = Math.ceil(CIN / CI);
   const grid = grid2(Math.ceil(tiles / WG), ciBlocks, target);
   const WR = R + K - 1;
@@ -158,6 +165,7 @@ export function convBackwardDataKernels(
   const regs = Math.ceil(BLOCK / LANES);
   const cis = range(CI);
   const name = `conv${K}x${K}_bwd_data_c${CIN}_k${COUT}_${H}x${W}_n${N}${mask ? '_relumask' : ''}`;
+  const dims = uniformStruct(mask ? 4 : 3, { tiles });
   const acc = (ci: number, r: number): string => `acc${ci}_${r}`;
 
   // Weight of input channel ci (tile-relative) at flipped tap t = ky' * K + kx' (the tap
@@ -230,18 +238,18 @@ export function convBackwardDataKernels(
     range(R).map((r) => `store(n, ci0 + ${ci}u, oy + ${r}u, x0, ${acc(ci, r)}, ok);`),
   );
 
-  const header = `// ${name}: gradient of a ${K}x${K} convolution (stride 1, pad ${P}) with respect to its input${
+  const header = `// ${batchFree(name, N)}: gradient of a ${K}x${K} convolution (stride 1, pad ${P}) with respect to its input${
     mask ? ',\n// masked by the previous ReLU' : ''
   }.
 //   dx[n, ci, y, x] = ${mask ? '(mask_src[n, ci, y, x] > 0) * ' : ''}sum_{co, ky, kx} dy[n, co, y - ky + ${P}, x - kx + ${P}] * w[co, ci, ky, kx]
-//   dy: [${N}, ${COUT}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   dx${mask ? ', mask_src' : ''}: [${N}, ${CIN}, ${H}, ${W}]
+//   dy: [N, ${COUT}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   dx${mask ? ', mask_src' : ''}: [N, ${CIN}, ${H}, ${W}]
 //   Each invocation: ${CI} input channels x ${R} row${R > 1 ? 's' : ''} x ${C} columns (${CI * R} vec4 accumulators);
 //   per output channel it loads its ${WR} x ${WC} dy window (scalar loads, masked: zero outside the image)
 //   and does ${CI * R * KK} vec4 multiply-adds (unrolled).
 //   dx${mask ? ' and mask_src' : ''}: ${vecOut ? 'bound as vec4s (W % 4 == 0), one store per 4 pixels' : 'scalar stores'}.
 //   Weights: ${sharedWeightsNote(sg, LANES, regs, BLOCK)}.
-//   Workgroup size ${WG}; dispatch (${grid.join(', ')}) = ${tiles} pixel tiles (N x ceil(H / ${R}) x ceil(W / ${C})) / ${WG},
-//   x ${ciBlocks} block${ciBlocks > 1 ? 's' : ''} of ${CI} input channels.`;
+//   Workgroup size ${WG}; dispatch: N x ${tilesY * tilesX} pixel tiles (N x ceil(H / ${R}) x ceil(W / ${C}), dims.tiles) / ${WG},
+//   x ${ciBlocks} block${ciBlocks > 1 ? 's' : ''} of ${CI} input channels. The batch N is read at run time.`;
 
   const code = `${header}
 ${enableSubgroups(sg)}
@@ -252,9 +260,9 @@ const COUT: u32 = ${COUT}u;
 const KK: u32 = ${KK}u;                 // taps per filter
 const CI_TILE: u32 = ${CI}u;           // input channels per invocation
 const TILES_X: u32 = ${tilesX}u;           // pixel tiles per image row, ceil(W / ${C})
-const TILES_Y: u32 = ${tilesY}u;           // pixel tiles per image column, ceil(H / ${R})
-const TILES: u32 = ${tiles}u;          // pixel tiles in the batch
-const GX: u32 = ${grid[0]}u;${lanesConst(sg, LANES, 'the shared operand')}
+const TILES_Y: u32 = ${tilesY}u;           // pixel tiles per image column, ceil(H / ${R})${lanesConst(sg, LANES, 'the shared operand')}
+
+${dims.wgsl}
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -290,11 +298,11 @@ ${
 }
 }
 
-${workgroupMain(WG, sg, true)}
+${workgroupMainGrid(WG, sg, true)}
   // Pixel tile of this invocation; tiles past the end are clamped for loading (every lane
   // takes part in the broadcasts) and not stored.
-  let gid = (wid.z * GX + wid.x) * ${WG}u + lid;
-  let t = min(gid, TILES - 1u);
+  let gid = (wid.z * nwg.x + wid.x) * ${WG}u + lid;
+  let t = min(gid, dims.tiles - 1u);
   let n = t / (TILES_Y * TILES_X);
   let oy = (t / TILES_X) % TILES_Y * ${R}u;
   let x0 = t % TILES_X * ${C}u;
@@ -309,7 +317,7 @@ ${indent(step, 4)}
     dyo += H * W;
     wco += CIN * KK;
   }
-${subgroupGuard(sg, 'gid < TILES', [
+${subgroupGuard(sg, 'gid < dims.tiles', [
   `for (var ci = ci0; ci < min(ci0 + CI_TILE, CIN); ci++) {
   for (var r = oy; r < min(oy + ${R}u, H); r++) {
     ${vecOut ? `dx[((n * CIN + ci) * H + r) * W / 4u + x0 / 4u] = vec4<f32>(nan);` : `for (var x = x0; x < min(x0 + ${C}u, W); x++) { dx[((n * CIN + ci) * H + r) * W + x] = nan; }`}
@@ -334,6 +342,7 @@ ${indent(stores, 2)}
       workgroupSize: [WG, 1, 1],
       dispatch: grid,
       bindings,
+      uniforms: dims.uniforms,
       flops: 2 * px * CIN * COUT * KK,
       bytes: f32Bytes(px * COUT + COUT * CIN * KK + px * CIN * (mask ? 2 : 1)),
     },
@@ -349,9 +358,9 @@ interface WeightPlan extends Common {
   readonly WG: number;
   readonly ciGroups: number;
   readonly coBlocks: number;
-  /** Chunks of the N*H pixel rows; 1: the kernel writes dw and db directly. */
+  /** Chunks of the N*H pixel rows, whatever N is; 1: the kernel writes dw and db directly. */
   readonly S: number;
-  /** Pixel rows per chunk. */
+  /** Pixel rows per chunk at this batch (read at run time; the last chunks may be short or empty). */
   readonly chunk: number;
   readonly grid: [number, number, number];
 }
@@ -369,10 +378,11 @@ function weightPlan(spec: ConvSpec, target: TargetInfo, tuning: ConvBackwardTuni
   // time, a GPU wants thousands of invocations.
   const want = target.software ? 1024 : 16384;
   const invocations = ciGroups * WG * coBlocks;
+  // S does not depend on the batch (the code and the scratch size stay the same for every N):
+  // a small batch leaves chunks short or empty, and an empty chunk writes zero partial sums.
   let S = tuning.splits ?? Math.ceil(want / invocations);
-  S = Math.max(1, Math.min(S, rowsTotal, target.maxComputeWorkgroupsPerDimension));
+  S = Math.max(1, Math.min(S, target.maxComputeWorkgroupsPerDimension));
   const chunk = Math.ceil(rowsTotal / S);
-  S = Math.ceil(rowsTotal / chunk); // no empty chunks
   if (
     ciGroups > target.maxComputeWorkgroupsPerDimension ||
     coBlocks > target.maxComputeWorkgroupsPerDimension
@@ -428,6 +438,7 @@ function weightKernel(p: WeightPlan): Kernel {
   const tilesX = Math.ceil(W / PX);
   const name = `conv${K}x${K}_bwd_weight_c${CIN}_k${COUT}_${H}x${W}_n${N}${split ? `_s${S}` : ''}`;
   const DW = COUT * CIN * KK;
+  const dims = uniformStruct(split ? 3 : 4, { rows: N * H, chunk: p.chunk });
 
   /** dy of output channel co (tile-relative) at pixel px of the step. */
   const d = (co: number, px: number): string => {
@@ -526,11 +537,12 @@ function weightKernel(p: WeightPlan): Kernel {
   for (const co of cos) stores.push(`  if (co0 + ${co}u < COUT) { ${dbDst}${co}u] = b${co}; }`);
   stores.push(`}`);
 
-  const header = `// ${name}: weight and bias gradients of a ${K}x${K} convolution (stride 1, pad ${P}).
+  const header = `// ${batchFree(name, N)}: weight and bias gradients of a ${K}x${K} convolution (stride 1, pad ${P}).
 //   dw[co, ci, ky, kx] = sum_{n, y, x} dy[n, co, y, x] * x[n, ci, y + ky - ${P}, x + kx - ${P}]    db[co] = sum_{n, y, x} dy[n, co, y, x]
-//   x: [${N}, ${CIN}, ${H}, ${W}]   dy: [${N}, ${COUT}, ${H}, ${W}]   dw: [${COUT}, ${CIN}, ${K}, ${K}]   db: [${COUT}]
+//   x: [N, ${CIN}, ${H}, ${W}]   dy: [N, ${COUT}, ${H}, ${W}]   dw: [${COUT}, ${CIN}, ${K}, ${K}]   db: [${COUT}]
+//   The batch N is read at run time: dims.rows = N x H pixel rows, dims.chunk = rows per chunk.
 //   Each invocation: ${CO} output channels x 1 input channel (${CO * KK} scalar accumulators), looping over
-//   ${split ? `a chunk of ${p.chunk} of the ${N * H} pixel rows (N x H)` : `all ${N * H} pixel rows (N x H)`}, 4 pixels per step: per step it loads its ${K} x ${WC} x window
+//   ${split ? `one of ${S} chunks of the N x H pixel rows` : `all N x H pixel rows`}, 4 pixels per step: per step it loads its ${K} x ${WC} x window
 //   (masked: zero outside the image) and does ${CO * KK * PX} multiply-adds (unrolled).
 //   dy: ${
     sg
@@ -553,14 +565,13 @@ const W: u32 = ${W}u;
 const COUT: u32 = ${COUT}u;
 const KK: u32 = ${KK}u;                 // taps per filter
 const CO_TILE: u32 = ${CO}u;           // output channels per invocation
-const ROWS: u32 = ${N * H}u;          // pixel rows in the batch (N x H)
-const CHUNK: u32 = ${p.chunk}u;         // pixel rows per chunk
 const TILES_X: u32 = ${tilesX}u;       // steps per row, ceil(W / 4)${
     split
       ? `\nconst DW: u32 = ${DW}u;\nconst STRIDE: u32 = ${DW + COUT}u;    // floats per chunk of partial sums`
       : ''
   }${lanesConst(sg, LANES, 'the shared operand')}
 
+${dims.wgsl}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 ${
@@ -575,8 +586,8 @@ ${workgroupMain(WG, sg, true)}
   let gci = wid.x * ${WG}u + lid;
   let ci = min(gci, CIN - 1u);
   let co0 = wid.y * CO_TILE;
-  let row0 = wid.z * CHUNK;
-  let row1 = min(row0 + CHUNK, ROWS);
+  let row0 = min(wid.z * dims.chunk, dims.rows);
+  let row1 = min(row0 + dims.chunk, dims.rows); // row0 == row1: an empty chunk, zero sums
 ${indent(setup, 2)}
 ${indent(accs, 2)}
   for (var row = row0; row < row1; row++) {
@@ -627,6 +638,7 @@ ${indent(stores, 2)}
     workgroupSize: [WG, 1, 1],
     dispatch: p.grid,
     bindings,
+    uniforms: dims.uniforms,
     flops: 2 * px * COUT * CIN * KK + px * COUT,
     bytes: f32Bytes(px * CIN + px * COUT + S * (DW + COUT)),
   };
@@ -641,7 +653,7 @@ function reduceKernel(p: WeightPlan, target: TargetInfo): Kernel {
   const WG = 64;
   const grid = grid2(Math.ceil(total / WG), 1, target);
   const name = `conv${K}x${K}_bwd_weight_c${CIN}_k${COUT}_${H}x${W}_n${N}_s${S}_sum`;
-  const code = `// ${name}: adds the ${S} partial sums of ${name.slice(0, -4)} (one per chunk of pixel rows),
+  const code = `// conv${K}x${K}_bwd_weight_c${CIN}_k${COUT}_${H}x${W}_s${S}_sum: adds the ${S} partial sums of the weight kernel (one per chunk of pixel rows),
 // in chunk order (deterministic), into dw [${COUT}, ${CIN}, ${K}, ${K}] and db [${COUT}].
 //   part: [${S}, ${total}] (dw then db per chunk)   one invocation per float of dw and db; dispatch (${grid.join(', ')}) x ${WG}.
 

@@ -95,7 +95,7 @@ function dropoutKernel(
   const name = `dropout_${direction === 'forward' ? 'fwd' : 'bwd'}_p${nameTag(p)}_${count}`;
   return elementwiseKernel(count, target, ({ T }) => ({
     name,
-    header: `// ${name}: inverted dropout ${direction}, ${dst} = ${src} * keep / (1 - p), p = ${p}, over ${count} floats.
+    header: `// dropout_${direction === 'forward' ? 'fwd' : 'bwd'}_p${nameTag(p)}: inverted dropout ${direction}, ${dst} = ${src} * keep / (1 - p), p = ${p}, elementwise over ${T}.
 //   keep(i) = (h(i) >> 8) >= ceil(p * 2^24), h(i) = pcg(pcg(i ^ key) + key),
 //   key = pcg(seed ^ pcg(step ^ pcg(stream))), params = [seed, step, stream, unused] (u32).
 //   The mask is regenerated from params, never stored: forward and backward with the same params

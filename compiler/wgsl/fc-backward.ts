@@ -34,9 +34,12 @@ import {
   range,
   requirePositiveIntegers,
   scope,
+  uniformStruct,
   useSubgroups as subgroupsOf,
   vectorOf,
   workgroupMain,
+  workgroupMainGrid,
+  batchFree,
 } from './template.js';
 
 /** The FC layer whose gradients are computed, with the data kernel's fusion flag. */
@@ -49,7 +52,7 @@ export interface FcBackwardSpec extends FcSpec {
 }
 
 export interface FcBackwardDataTuning {
-  /** Samples per invocation (default min(N, 8)). */
+  /** Samples per invocation (default 8, whatever the batch, so that every batch shares the code). */
   readonly batchTile?: number;
   /** Invocations per workgroup (default 64). */
   readonly workgroupSize?: number;
@@ -106,7 +109,7 @@ function dataKernel(
   count: number,
 ): Kernel {
   const { n: N, inFeatures: IN, outFeatures: OUT } = spec;
-  const B = positiveInt(options.batchTile ?? Math.min(N, 8), 'fc backward: batchTile');
+  const B = positiveInt(options.batchTile ?? 8, 'fc backward: batchTile');
   const WG = Math.min(
     positiveInt(options.workgroupSize ?? 64, 'fc backward: workgroupSize'),
     target.maxComputeInvocationsPerWorkgroup,
@@ -126,6 +129,7 @@ function dataKernel(
   const MAIN = chunk.rows - (chunk.rows % STEP);
 
   const name = `fc_bwd_data_${IN}x${OUT}_n${N}${spec.mask ? '_mask' : ''}${partSuffix(index, count)}`;
+  const dims = uniformStruct(mask ? 4 : 3, { n: N, tiles });
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'dy', access: 'read' },
@@ -151,41 +155,41 @@ function dataKernel(
   for (let o = MAIN; o < chunk.rows; o++) {
     tail.push(...scope(step(`${o}u`, (b) => `dy[dyr${b} + ${o}u]`)));
   }
-  const store = (b: number): string => `  if (col < K && n0 + ${b}u < N) {
+  const store = (b: number): string => `  if (col < K && n0 + ${b}u < dims.n) {
     let idx = (n0 + ${b}u) * K + col;
     ${first ? `let v = acc${b};` : `let v = dx[idx] + acc${b}; // earlier chunks' rows`}
     dx[idx] = ${mask ? `select(${T}(0.0), v, mask_src[idx] > ${T}(0.0)); // ReLU backward of the input` : 'v;'}
   }`;
 
-  const code = `// ${name}: backward of a fully connected layer w.r.t. its input, one chunk of weight rows.
+  const code = `// ${batchFree(name, N)}: backward of a fully connected layer w.r.t. its input, one chunk of weight rows.
 //   dx[n, i] ${first ? '=' : '+='} sum_{o in chunk} dy[n, o] * w[o, i]${mask ? '\n//   then dx[n, i] = 0 where mask_src[n, i] <= 0 (fused ReLU backward of the FC input)' : ''}
-//   dy: [${N}, ${OUT}]   w: [${OUT}, ${IN}] (torch Linear layout)   dx: [${N}, ${IN}]
+//   dy: [N, ${OUT}]   w: [${OUT}, ${IN}] (torch Linear layout)   dx: [N, ${IN}]; the batch N is read at run time
 //   This kernel: rows ${chunk.row0}..${chunk.row0 + chunk.rows - 1} (chunk ${index + 1} of ${count})${count > 1 ? `; 'w' bound from byte ${wOffset}, ${wSize} bytes` : ''}.
 //   Each lane owns one ${V === 4 ? 'vec4 of 4 columns' : 'column'} x ${B} sample(s) and walks the chunk's rows; dy is
 //   ${useSubgroups ? 'shared through subgroupBroadcast (lane q loads dy[o + q % 4], lanes 0..3 broadcast)' : 'loaded by every lane'}.
-//   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${colGroups} column group(s) x ${batchTiles} batch tile(s).
+//   Workgroup size ${WG}; ${colGroups} column group(s) x ceil(N / ${B}) batch tile(s) (dims.tiles), the grid folded into 2-D.
 ${enableSubgroups(useSubgroups)}
-const N: u32 = ${N}u;
+${dims.wgsl}
+
 const OUT: u32 = ${OUT}u;
 const K: u32 = ${K}u;          // ${T} per row
 const ROW0: u32 = ${chunk.row0}u;
 const COL_GROUPS: u32 = ${colGroups}u;
-const TILES: u32 = ${tiles}u;
-const GX: u32 = ${gx}u;
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> dx: array<${T}>;${mask ? `\n@group(0) @binding(3) var<storage, read> mask_src: array<${T}>;` : ''}
 
-${workgroupMain(WG, useSubgroups, false)}
-  let tile = wid.x + wid.y * GX;
-  if (tile >= TILES) { return; } // whole workgroups only: control flow stays uniform
+${workgroupMainGrid(WG, useSubgroups)}
+  let tile = wid.x + wid.y * nwg.x;
+  if (tile >= dims.tiles) { return; } // whole workgroups only: control flow stays uniform
   let col = (tile % COL_GROUPS) * ${WG}u + lid;
   let n0 = (tile / COL_GROUPS) * ${B}u;
+  let last = dims.n - 1u;
   // Out-of-range columns and samples are clamped for loading (every lane takes part in the
   // broadcasts) and skipped when storing.
   let c = min(col, K - 1u);
-${bs.map((b) => `  let dyr${b} = min(n0 + ${b}u, N - 1u) * OUT + ROW0;`).join('\n')}
+${bs.map((b) => `  let dyr${b} = min(n0 + ${b}u, last) * OUT + ROW0;`).join('\n')}
 ${bs.map((b) => `  var acc${b} = ${T}(0.0);`).join('\n')}${useSubgroups ? '\n  let q = sid % 4u;' : ''}
   for (var o = 0u; o < ${MAIN}u; o += ${STEP}u) {
 ${indent(mainBody, 4)}
@@ -200,6 +204,7 @@ ${bs.map(store).join('\n')}
     workgroupSize: [WG, 1, 1],
     dispatch: [gx, gy, 1],
     bindings,
+    uniforms: dims.uniforms,
     flops: 2 * N * IN * chunk.rows + (first ? 0 : N * IN),
     bytes: f32Bytes(
       chunk.rows * IN + N * chunk.rows + N * IN * (first ? 1 : 2) + (mask ? N * IN : 0),
@@ -241,9 +246,9 @@ function weightKernel(
   const [gx, gy] = foldGrid(tiles, target.maxComputeWorkgroupsPerDimension);
   const rs = range(R);
   const STEP = 4;
-  const MAIN = N - (N % STEP);
 
   const name = `fc_bwd_weight_${IN}x${OUT}_n${N}${partSuffix(index, count)}`;
+  const dims = uniformStruct(4, { n: N });
   const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
@@ -269,20 +274,20 @@ function weightKernel(
         ),
       ]
     : range(STEP).flatMap((j) => scope(step(`n + ${j}u`, (r) => `dy[(n + ${j}u) * OUT + rr${r}]`)));
-  const tail: string[] = [];
-  for (let nn = MAIN; nn < N; nn++) {
-    tail.push(...scope(step(`${nn}u`, (r) => `dy[${nn * OUT}u + rr${r}]`)));
-  }
+  const tail = step('n', (r) => `dy[n * OUT + rr${r}]`);
 
-  const code = `// ${name}: backward of a fully connected layer w.r.t. its weight and bias, one chunk of rows.
+  const code = `// ${batchFree(name, N)}: backward of a fully connected layer w.r.t. its weight and bias, one chunk of rows.
 //   dw[o, i] = sum_n dy[n, o] * x[n, i]      db[o] = sum_n dy[n, o]
-//   x: [${N}, ${IN}]   dy: [${N}, ${OUT}]   dw: [${OUT}, ${IN}] (torch Linear layout)   db: [${OUT}]
+//   x: [N, ${IN}]   dy: [N, ${OUT}]   dw: [${OUT}, ${IN}] (torch Linear layout)   db: [${OUT}]
+//   The batch N is read at run time (dims.n).
 //   This kernel: rows ${chunk.row0}..${chunk.row0 + chunk.rows - 1} (chunk ${index + 1} of ${count})${count > 1 ? `; 'dw' bound from byte ${wOffset}, ${wSize} bytes` : ''}.
 //   Each lane owns one ${V === 4 ? 'vec4 of 4 columns' : 'column'} x ${R} row(s) and walks the batch; dy is
 //   ${useSubgroups ? 'shared through subgroupBroadcast (lane q loads dy[n + q % 4], lanes 0..3 broadcast)' : 'loaded by every lane'}.
 //   The lanes of column 0 also write db for their rows.
-//   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${colGroups} column group(s) x ${rowGroups} row group(s).
+//   Workgroup size ${WG}; ${tiles} workgroups = ${colGroups} column group(s) x ${rowGroups} row group(s).
 ${enableSubgroups(useSubgroups)}
+${dims.wgsl}
+
 const OUT: u32 = ${OUT}u;
 const K: u32 = ${K}u;          // ${T} per row
 const ROW0: u32 = ${chunk.row0}u;
@@ -305,9 +310,14 @@ ${workgroupMain(WG, useSubgroups, false)}
   let c = min(col, K - 1u);
 ${rs.map((r) => `  let rr${r} = ROW0 + min(row + ${r}u, ROWS - 1u);`).join('\n')}
 ${rs.map((r) => `  var acc${r} = ${T}(0.0);\n  var dbs${r} = 0.0;`).join('\n')}${useSubgroups ? '\n  let q = sid % 4u;' : ''}
-  for (var n = 0u; n < ${MAIN}u; n += ${STEP}u) {
+  let whole = dims.n - dims.n % ${STEP}u; // samples in whole steps of ${STEP}
+  for (var n = 0u; n < whole; n += ${STEP}u) {
 ${indent(mainBody, 4)}
-  }${tail.length ? `\n  // tail: the last ${N - MAIN} sample(s)\n${indent(tail, 2)}` : ''}
+  }
+  // tail: the last dims.n % ${STEP} sample(s)
+  for (var n = whole; n < dims.n; n++) {
+${indent(tail, 4)}
+  }
 ${rs
   .map(
     (r) => `  if (row + ${r}u < ROWS) {
@@ -325,6 +335,7 @@ ${rs
     workgroupSize: [WG, 1, 1],
     dispatch: [gx, gy, 1],
     bindings,
+    uniforms: dims.uniforms,
     flops: 2 * N * IN * chunk.rows + N * chunk.rows,
     bytes: f32Bytes(N * IN + N * chunk.rows + chunk.rows * IN + chunk.rows),
   };

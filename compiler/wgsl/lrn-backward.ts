@@ -26,10 +26,12 @@ import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
 import {
   f32Literal,
   invocationGrid,
-  invocationMain,
+  invocationMainDims,
   range,
   requirePositiveIntegers,
+  uniformStruct,
   vectorOf,
+  batchFree,
 } from './template.js';
 import type { LrnSpec } from './lrn.js';
 
@@ -73,18 +75,19 @@ export function lrnBackwardKernels(spec: LrnBackwardSpec, target: TargetInfo): K
   };
 
   const name = `lrn${size}_bwd_c${c}_${h}x${w}_n${n}`;
-  const code = `// ${name}: backward of cross-channel LRN (the VGG paper's formula, alpha not divided by size):
+  const dims = uniformStruct(3, { invocations });
+  const code = `// ${batchFree(name, n)}: backward of cross-channel LRN (the VGG paper's formula, alpha not divided by size):
 //   da_j = dy_j * s_j^-beta - 2 alpha beta a_j sum_{|i-j|<=${H}} dy_i a_i s_i^(-beta-1),
 //   s_i = k + alpha * sum_{|c-i|<=${H}, 0<=c<C} a_c^2;  k = ${k}, alpha = ${alpha}, beta = ${beta}, size = ${size} (window ${L}).
-//   x (the forward input a), dy, dx: [${n}, ${c}, ${h}, ${w}] (NCHW, f32)
+//   x (the forward input a), dy, dx: [N, ${c}, ${h}, ${w}] (NCHW, f32; the batch N is read at run time)
 //   Each invocation: ${V === 4 ? '4 adjacent pixel positions (vec4)' : 'one pixel position'} of one sample, all channels, as a
 //   pipeline over register rings a, d (inputs), u, t (per channel terms) of ${L} slots, unrolled by ${L}.
-//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), ${invocations} invocations.
+//   Workgroup size ${WORKGROUP}; N x ${P} invocations (dims.invocations), the grid folded into 2-D.
+
+${dims.wgsl}
 
 const C: u32 = ${c}u;
 const P: u32 = ${P}u;          // ${T} per channel plane
-const INVOCATIONS: u32 = ${invocations}u;
-const GX: u32 = ${gx}u;
 const K: f32 = ${f32Literal(k, 'lrn backward')};
 const ALPHA: f32 = ${f32Literal(alpha, 'lrn backward')};
 const BETA: f32 = ${f32Literal(beta, 'lrn backward')};
@@ -94,7 +97,7 @@ const TWO_ALPHA_BETA: f32 = ${f32Literal(Math.fround(2 * alpha * beta), 'lrn bac
 @group(0) @binding(1) var<storage, read> dy: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> dx: array<${T}>;
 
-${invocationMain(WORKGROUP)}
+${invocationMainDims(WORKGROUP)}
   let img = i / P;
   let p = img * C * P + i % P;     // element (img, channel ch, pixel) is ch * P + p
 ${ring.map((r) => `  var a${r} = ${T}(0.0);\n  var d${r} = ${T}(0.0);\n  var u${r} = ${T}(0.0);\n  var t${r} = ${T}(0.0);`).join('\n')}
@@ -118,6 +121,7 @@ ${ring.map(step).join('\n')}
       // Per element: the sum of squares (2L), s (2), pow (~3), u and t (3), the t sum (L), da (3).
       flops: n * c * plane * (3 * L + 11),
       bytes: f32Bytes(3 * n * c * plane),
+      uniforms: dims.uniforms,
     },
   ];
 }

@@ -15,7 +15,13 @@
  * dropped row of an odd H (and the corner).
  */
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
-import { invocationGrid, invocationMain, requirePositiveIntegers } from './template.js';
+import {
+  invocationGrid,
+  invocationMainDims,
+  requirePositiveIntegers,
+  uniformStruct,
+  batchFree,
+} from './template.js';
 import type { MaxpoolSpec } from './maxpool.js';
 
 export type MaxpoolBackwardSpec = MaxpoolSpec;
@@ -56,15 +62,16 @@ export function maxpoolBackwardKernels(spec: MaxpoolBackwardSpec, target: Target
   const oddH = h % 2 === 1;
   const oddW = w % 2 === 1;
   const name = `maxpool2x2_bwd_c${c}_${h}x${w}_n${n}`;
-  const header = `// ${name}: backward of 2x2 / stride 2 max pooling (PyTorch semantics).
+  const header = `// ${batchFree(name, n)}: backward of 2x2 / stride 2 max pooling (PyTorch semantics).
 //   dx[argmax of window (oy, ox)] = dy[oy, ox]; every other dx element = 0 (including the
 //   dropped last row / column of an odd side). Argmax: first max in window order TL, TR, BL, BR
 //   wins ties; a NaN wins (the last NaN when several).
-//   x, dx: [${n}, ${c}, ${h}, ${w}]   dy: [${n}, ${c}, ${oh}, ${ow}]   (NCHW, f32)
+//   x, dx: [N, ${c}, ${h}, ${w}]   dy: [N, ${c}, ${oh}, ${ow}]   (NCHW, f32; the batch N is read at run time)
 //   Each invocation: ${vec ? 'two adjacent windows: one vec4 per input row in, one vec4 per dx row out (W % 4 == 0)' : 'one window: four scalar loads, four scalar stores'}${oddW ? '; right-most windows also zero column W-1' : ''}${oddH ? '; bottom windows also zero row H-1' : ''}.
-//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), ${invocations} invocations.`;
-  const consts = `const INVOCATIONS: u32 = ${invocations}u;
-const GX: u32 = ${gx}u;         // workgroups along x (the grid is folded into 2-D)
+//   Workgroup size ${WORKGROUP}; N x ${c} x ${oh} x ${perRow} invocations (dims.invocations), the grid folded into 2-D.`;
+  const dims = uniformStruct(3, { invocations });
+  const consts = `${dims.wgsl}
+
 const OH: u32 = ${oh}u;
 const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
 
@@ -75,7 +82,7 @@ const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
 
 ${ARGMAX}
 
-${invocationMain(WORKGROUP)}
+${invocationMainDims(WORKGROUP)}
   let q = i % PER_ROW;             // window pair within the row
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;
@@ -104,7 +111,7 @@ ${invocationMain(WORKGROUP)}
 
 ${ARGMAX}
 
-${invocationMain(WORKGROUP)}
+${invocationMainDims(WORKGROUP)}
   let ox = i % PER_ROW;
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;
@@ -150,6 +157,7 @@ ${invocationMain(WORKGROUP)}
       // Three comparisons per window.
       flops: 3 * planes * oh * ow,
       bytes: f32Bytes(2 * planes * h * w + planes * oh * ow),
+      uniforms: dims.uniforms,
     },
   ];
 }

@@ -20,9 +20,9 @@ export function reluBackwardKernels(spec: ReluBackwardSpec, target: TargetInfo):
   requireBindingFits('relu backward', count, target);
   const name = `relu_bwd_${count}`;
   return [
-    elementwiseKernel(count, target, ({ T, items }) => ({
+    elementwiseKernel(count, target, ({ T }) => ({
       name,
-      header: `// ${name}: ReLU backward, dx = dy * (x > 0), over ${count} floats (${items} ${T}).
+      header: `// relu_bwd: ReLU backward, dx = dy * (x > 0), elementwise over ${T}.
 //   x: the ReLU's input or output; dy, dx: same shape.`,
       bindings: [
         { tensor: 'x', access: 'read' },

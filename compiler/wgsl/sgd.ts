@@ -68,11 +68,13 @@ function sgdKernel(
   const name = `sgd_${spec.count}${partSuffix(index, count)}`;
   const bytes = { offsetBytes: f32Bytes(chunk.offset), sizeBytes: f32Bytes(chunk.length) };
   const range = count > 1 ? bytes : undefined;
-  return elementwiseKernel(chunk.length, target, () => ({
+  return elementwiseKernel(chunk.length, target, ({ T }) => ({
     name,
-    header: `// ${name}: SGD with momentum and weight decay (PyTorch semantics, dampening 0), in place:
+    // The chunk's place and length are in the name, the bindings and the uniforms, not in the
+    // code: every chunk of every network shares one pipeline (one for vec4s, one for scalars).
+    header: `// sgd: SGD with momentum and weight decay (PyTorch semantics, dampening 0), in place:
 //   g' = g + wd * w;  v = mu * v + g';  w = w - lr * v     hyper = [lr, mu, wd, unused] (f32)
-//   Parameters ${chunk.offset}..${chunk.offset + chunk.length - 1} of ${spec.count} (chunk ${index + 1} of ${count})${count > 1 ? `; 'w', 'g', 'v' bound from byte ${bytes.offsetBytes}, ${bytes.sizeBytes} bytes` : ''}.`,
+//   One ${T} of the parameters per invocation${count > 1 ? "; 'w', 'g', 'v' are bound to one chunk of the flat range" : ''}.`,
     bindings: [
       { tensor: 'w', access: 'read_write', range },
       { tensor: 'g', access: 'read', range },

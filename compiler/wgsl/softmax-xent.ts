@@ -16,7 +16,7 @@
  * to the smaller index), a second pass writes dx. Two reads of x and one write per element.
  */
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
-import { f32Literal, foldGrid, requirePositiveIntegers, treeWorkgroupSize } from './template.js';
+import { foldGrid, requirePositiveIntegers, treeWorkgroupSize, uniformStruct } from './template.js';
 
 export interface SoftmaxXentSpec {
   /** Batch size N (dx is divided by it). */
@@ -40,20 +40,21 @@ export function softmaxXentKernels(spec: SoftmaxXentSpec, target: TargetInfo): K
   const wg = treeWorkgroupSize(classes, target);
   const [gx, gy] = foldGrid(n, target.maxComputeWorkgroupsPerDimension);
   const name = `softmax_xent_${classes}_n${n}`;
-  const code = `// ${name}: soft-max + cross-entropy, forward and backward fused.
+  const dims = uniformStruct(5, { n });
+  const code = `// softmax_xent_${classes}: soft-max + cross-entropy, forward and backward fused.
 //   loss[n] = log(sum_i exp(x[n, i] - m)) + m - x[n, label[n]]      (m = max_i x[n, i])
-//   dx[n, i] = (softmax(x[n])[i] - (i == label[n])) / ${n}             (gradient of the batch mean)
+//   dx[n, i] = (softmax(x[n])[i] - (i == label[n])) / N             (gradient of the batch mean)
 //   correct[n] = 1.0 if argmax_i x[n, i] == label[n] (first max wins), else 0.0
-//   x, dx: [${n}, ${classes}] (f32)   label: [${n}] (i32)   loss, correct: [${n}] (f32)
-//   One workgroup of ${wg} invocations per sample: running (max, sum, argmax) per lane over a
-//   strided slice, a tree reduction in workgroup memory, then a pass that writes dx.
-//   Dispatch (${gx}, ${gy}, 1).
+//   x, dx: [N, ${classes}] (f32)   label: [N] (i32)   loss, correct: [N] (f32); the batch N is
+//   read at run time (dims.n).
+//   One workgroup of ${wg} invocations per sample (the grid folded into 2-D): running
+//   (max, sum, argmax) per lane over a strided slice, a tree reduction in workgroup memory,
+//   then a pass that writes dx.
 
-const N: u32 = ${n}u;
+${dims.wgsl}
+
 const CLASSES: u32 = ${classes}u;
 const WG: u32 = ${wg}u;
-const GX: u32 = ${gx}u;
-const INV_N: f32 = ${f32Literal(Math.fround(1 / n), 'softmax-xent')};
 // The most negative f32, an empty slice's max (finite: combining two empty slices gives 0, not NaN).
 const LOWEST: f32 = -0x1.fffffep+127f;
 
@@ -68,9 +69,13 @@ var<workgroup> wg_sum: array<f32, ${wg}>;
 var<workgroup> wg_arg: array<u32, ${wg}>;
 
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let sn = wid.x + wid.y * GX;
-  if (sn >= N) { return; } // whole workgroups only: barriers stay in uniform control flow
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let sn = wid.x + wid.y * nwg.x;
+  if (sn >= dims.n) { return; } // whole workgroups only: barriers stay in uniform control flow
   let row = sn * CLASSES;
 
   // Pass 1: running max, sum of exp(x - max) and the first index of the max over this slice.
@@ -114,9 +119,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     correct[sn] = select(0.0, 1.0, valid && wg_arg[0] == lab);
   }
   // Pass 2: dx = (p - onehot) / N.
+  let inv_n = 1.0 / f32(dims.n);
   for (var i = lid; i < CLASSES; i += WG) {
     let p = exp(x[row + i] - total_max) * inv_sum;
-    dx[row + i] = (p - select(0.0, 1.0, i == lab)) * INV_N;
+    dx[row + i] = (p - select(0.0, 1.0, i == lab)) * inv_n;
   }
 }
 `;
@@ -128,6 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       workgroupSize: [wg, 1, 1],
       dispatch: [gx, gy, 1],
       bindings: headBindings('x'),
+      uniforms: dims.uniforms,
       // Per element: running max/sum (~6), the second exp, product, subtraction and scale (~5).
       flops: 11 * n * classes,
       bytes: f32Bytes(3 * n * classes + 3 * n),
@@ -151,16 +158,16 @@ export function xentGradKernels(spec: SoftmaxXentSpec, target: TargetInfo): Kern
   const wg = 64;
   const [gx, gy] = foldGrid(Math.ceil(n / wg), target.maxComputeWorkgroupsPerDimension);
   const name = `xent_grad_${classes}_n${n}`;
-  const code = `// ${name}: cross-entropy forward and backward from soft-max posteriors p.
-//   loss[n] = -log(p[n, label[n]]);  dx[n, i] = (p[n, i] - (i == label[n])) / ${n}
+  const dims = uniformStruct(5, { n });
+  const code = `// xent_grad_${classes}: cross-entropy forward and backward from soft-max posteriors p.
+//   loss[n] = -log(p[n, label[n]]);  dx[n, i] = (p[n, i] - (i == label[n])) / N
 //   correct[n] = 1.0 if argmax_i p[n, i] == label[n] (first max wins), else 0.0
-//   p, dx: [${n}, ${classes}] (f32)   label: [${n}] (i32)   loss, correct: [${n}] (f32)
-//   One invocation per sample. Dispatch (${gx}, ${gy}, 1) x ${wg}.
+//   p, dx: [N, ${classes}] (f32)   label: [N] (i32)   loss, correct: [N] (f32); the batch N is
+//   read at run time (dims.n). One invocation per sample, in workgroups of ${wg}.
 
-const N: u32 = ${n}u;
+${dims.wgsl}
+
 const CLASSES: u32 = ${classes}u;
-const GX: u32 = ${gx}u;
-const INV_N: f32 = ${f32Literal(Math.fround(1 / n), 'softmax-xent')};
 
 @group(0) @binding(0) var<storage, read> p: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<i32>;
@@ -169,9 +176,14 @@ const INV_N: f32 = ${f32Literal(Math.fround(1 / n), 'softmax-xent')};
 @group(0) @binding(4) var<storage, read_write> correct: array<f32>;
 
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let sn = (wid.x + wid.y * GX) * ${wg}u + lid;
-  if (sn >= N) { return; }
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let sn = (wid.x + wid.y * nwg.x) * ${wg}u + lid;
+  if (sn >= dims.n) { return; }
+  let inv_n = 1.0 / f32(dims.n);
   let row = sn * CLASSES;
   let label = labels[sn];
   let valid = label >= 0 && label < i32(CLASSES);
@@ -181,7 +193,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = 0u; i < CLASSES; i++) {
     let v = p[row + i];
     if (v > best) { best = v; arg = i; }
-    dx[row + i] = (v - select(0.0, 1.0, i == lab)) * INV_N;
+    dx[row + i] = (v - select(0.0, 1.0, i == lab)) * inv_n;
   }
   loss[sn] = -log(p[row + lab]);
   correct[sn] = select(0.0, 1.0, valid && arg == lab);
@@ -195,6 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       workgroupSize: [wg, 1, 1],
       dispatch: [gx, gy, 1],
       bindings: headBindings('p'),
+      uniforms: dims.uniforms,
       flops: 3 * n * classes,
       bytes: f32Bytes(2 * n * classes + 3 * n),
     },

@@ -103,6 +103,12 @@ export function requirePositiveIntegers(what: string, fields: Record<string, num
 export const partSuffix = (index: number, count: number): string =>
   count > 1 ? `_part${index}of${count}` : '';
 
+/**
+ * A kernel's name without its batch tag `_n<n>`: the title for the header of code that reads the
+ * batch at run time (such code must not change with the batch; the name may).
+ */
+export const batchFree = (name: string, n: number): string => name.replace(`_n${n}`, '');
+
 /** A number as part of a kernel name: `0.5` -> `0_5`. */
 export const nameTag = (v: number): string => String(v).replace('.', '_');
 
@@ -205,6 +211,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * (GX * ${wg}u);
   if (i >= INVOCATIONS) { return; }`;
 
+/**
+ * `invocationMain` with the sizes read at run time: the grid's row length from the dispatch
+ * (`num_workgroups`), the bound from `dims.invocations` (a `uniformStruct` field), so the code
+ * is the same for every batch.
+ */
+export const invocationMainDims = (wg: number): string => `@compute @workgroup_size(${wg})
+fn main(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let i = gid.x + gid.y * (nwg.x * ${wg}u);
+  if (i >= dims.invocations) { return; }`;
+
 // ---------------------------------------------------------------------------------------------
 // Subgroups
 
@@ -229,6 +248,17 @@ fn main(
   @builtin(local_invocation_index) lid: u32,${builtins}
 ) {`;
 }
+
+/**
+ * `workgroupMain` with the dispatch's size as well (`nwg`, from `num_workgroups`), for kernels
+ * whose grid depends on a run-time size (the batch): they fold the grid with `nwg.x` instead of
+ * a WGSL constant.
+ */
+export const workgroupMainGrid = (wg: number, sg: boolean, size = false): string =>
+  workgroupMain(wg, sg, size).replace(
+    /\n\) \{$/,
+    '\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {',
+  );
 
 /** Header text: how the lanes get the `block` weights of a channel (one shared operand). */
 export const sharedWeightsNote = (
@@ -322,7 +352,9 @@ export interface ElementwiseParts {
 /**
  * An elementwise kernel over `floats` floats: one vec4 per invocation when they split into whole
  * vec4s (else one float), the grid folded into 2-D. `parts` receives the element type T and the
- * number of items (invocations that do work).
+ * number of items (invocations that do work). The item count and the grid's row length are read
+ * at run time (`dims.items`, `num_workgroups`), so the code is the same for every count (every
+ * batch) with the same T: keep the count out of the header (the name may carry it).
  */
 export function elementwiseKernel(
   floats: number,
@@ -338,18 +370,20 @@ export function elementwiseKernel(
     (b, i) =>
       `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.tensor}: ${b.type ?? `array<${T}>`};`,
   );
+  const dims = uniformStruct(p.bindings.length, { items });
   const code = `${p.header}
-//   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1), one ${T} per invocation.
+//   Workgroup size ${WG}, one ${T} per invocation; the item count is read at run time (dims.items).
 
-const ITEMS: u32 = ${items}u;
-const ROW: u32 = ${gx * WG}u; // invocations per grid row
-
+${dims.wgsl}
 ${decls.join('\n')}
 ${p.decls ? `\n${p.decls}\n` : ''}
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * ROW;
-  if (i >= ITEMS) { return; }
+fn main(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let i = gid.x + gid.y * (nwg.x * ${WG}u);
+  if (i >= dims.items) { return; }
 ${indent([...p.body], 2)}
 }
 `;
@@ -367,6 +401,7 @@ ${indent([...p.body], 2)}
     })),
     flops: p.flops,
     bytes: p.bytes,
+    uniforms: dims.uniforms,
   };
 }
 
