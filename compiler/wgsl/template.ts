@@ -338,7 +338,10 @@ export interface ElementwiseBinding {
 
 export interface ElementwiseParts {
   readonly name: string;
-  /** Header comment lines, the first `// <name>: what it computes`. */
+  /**
+   * Header comment lines, the first `// <title>: what it computes`; nothing that varies with the
+   * count (it is read at run time, so one pipeline serves every count).
+   */
   readonly header: string;
   readonly bindings: readonly ElementwiseBinding[];
   /** Module-scope declarations (functions, constants) after the bindings. */
