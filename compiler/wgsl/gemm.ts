@@ -205,7 +205,7 @@ function outerKernel(p: OuterParts, target: TargetInfo, tuning: GemmTuning): Ker
       ? [
           '  if (ct == 0u) {',
           ...p
-            .rowSum(`m0 + ${m}u`, sg ? `select(rs${m}, ${SUBGROUP_NAN}, bad)` : `rs${m}`)
+            .rowSum(`(m0 + ${m}u)`, sg ? `select(rs${m}, ${SUBGROUP_NAN}, bad)` : `rs${m}`)
             .map((l) => `    ${l}`),
           '  }',
         ]
