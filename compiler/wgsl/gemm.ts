@@ -25,7 +25,6 @@
  * the uniform struct (`uniformStruct`), so a batch remainder or a second spatial size reuses the
  * pipeline; the header comment names no such size (the kernel's name does).
  */
-import type { LayerShape, Tuning } from '../algorithms.js';
 import { dropoutMaskWgsl } from './dropout.js';
 import { chunkBinding, fcChunks, type FcChunk, type FcSpec } from './fc.js';
 import type { FcBackwardSpec } from './fc-backward.js';
@@ -72,11 +71,26 @@ export interface GemmTuning {
 export const GEMM_MIN_BATCH = 8;
 
 /**
- * The tunings worth timing for `layer` with the GEMM kernels; empty where the lowering has no
+ * The part of a layer shape (compiler/algorithms.ts `LayerShape`, not imported: that module
+ * imports this one) that decides whether a GEMM kernel exists.
+ */
+export interface GemmLayer {
+  readonly op: string;
+  readonly n: number;
+  readonly kernel: number;
+  readonly pad: number;
+  readonly pool?: boolean;
+}
+
+/**
+ * The tunings worth timing for `layer` with the GEMM kernels (`GemmTuning` values); empty where the lowering has no
  * GEMM kernel for it: a 1x1 stride-1 convolution without a fused pool, an FC layer (and its data
  * and weight gradients) at batch >= 8. The FC forward with a fused dropout is covered.
  */
-export function applicableGemm(layer: LayerShape, target: TargetInfo): readonly Tuning[] {
+export function applicableGemm(
+  layer: GemmLayer,
+  target: TargetInfo,
+): readonly Readonly<Record<string, number>>[] {
   const sg = target.subgroups;
   switch (layer.op) {
     case 'conv':
