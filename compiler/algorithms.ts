@@ -9,6 +9,7 @@
  * A chooser is a pure function of the layer: compiler/ reads no files; the runtime loads the
  * cache and hands its table in.
  */
+import { applicableGemm } from './wgsl/gemm.js';
 import type { TargetInfo } from './wgsl/kernel.js';
 
 /** What `--conv` accepts: the direct kernels only, Winograd wherever it applies, or the choice. */
@@ -69,5 +70,5 @@ export const APPLICABLE: Readonly<Record<Algorithm, Applicable>> = {
   direct: () => [{}],
   'winograd-f2': () => [],
   'winograd-f4': () => [],
-  gemm: () => [],
+  gemm: applicableGemm,
 };

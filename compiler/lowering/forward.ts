@@ -3,17 +3,19 @@
  * or conv-valid for other sizes and FC-like convs), FC, ReLU, max pool, LRN, soft-max, and
  * dropout, which only a training plan runs (inference removes it first).
  */
+import type { AlgorithmChoice } from '../algorithms.js';
 import type { ForwardOp } from '../ir.js';
 import { convKernels, convScratch } from '../wgsl/conv.js';
 import { convValidKernels } from '../wgsl/conv-valid.js';
 import { dropoutForwardKernels } from '../wgsl/dropout.js';
 import { fcKernels } from '../wgsl/fc.js';
+import { gemmConv1x1Kernels, gemmFcKernels } from '../wgsl/gemm.js';
 import type { Kernel } from '../wgsl/kernel.js';
 import { lrnKernels } from '../wgsl/lrn.js';
 import { maxpoolKernels } from '../wgsl/maxpool.js';
 import { reluKernels } from '../wgsl/relu.js';
 import { softmaxKernels } from '../wgsl/softmax.js';
-import { prod, type LowerContext, type Lowered, type Rules } from './rule.js';
+import { fcLayer, prod, type LowerContext, type Lowered, type Rules } from './rule.js';
 
 /** The input `x` and output `y` of a one-input op, and the input's shape. */
 const io = (ctx: LowerContext) => {
@@ -48,6 +50,7 @@ export const forwardRules: Rules<ForwardOp['op']> = {
     // A fused 2x2 max pool (conv-relu-pool): node.out is already the pooled shape.
     const pool = op.epilogue.some((s) => s.kind === 'maxpool');
     let kernels: Kernel[];
+    let algorithm: AlgorithmChoice | undefined;
     if (!same || fcLike || kw !== op.kernel) {
       if (op.pad !== 0) {
         throw new Error(`internal: no kernel for a ${op.kernel}x${op.kernel} conv, pad ${op.pad}`);
@@ -82,10 +85,28 @@ export const forwardRules: Rules<ForwardOp['op']> = {
         relu,
         pool,
       };
-      kernels = convKernels(spec, target);
-      Object.assign(b, ctx.scratch(convScratch(spec, target)));
+      if (op.kernel === 1) {
+        // A 1x1 conv is a matrix product per sample: the direct kernel or the GEMM.
+        algorithm = ctx.choose({
+          op: 'conv',
+          n,
+          cin: c,
+          cout: op.cout,
+          h,
+          w,
+          kernel: 1,
+          pad: 0,
+          pool,
+        });
+      }
+      if (algorithm?.algorithm === 'gemm') {
+        kernels = gemmConv1x1Kernels(spec, target, algorithm.tuning);
+      } else {
+        kernels = convKernels(spec, target);
+        Object.assign(b, ctx.scratch(convScratch(spec, target)));
+      }
     }
-    return { kernels, bind: { ...b, ...ctx.weights() } };
+    return { kernels, bind: { ...b, ...ctx.weights() }, ...(algorithm ? { algorithm } : {}) };
   },
   fc: (ctx) => {
     const { n, target, node } = ctx;
@@ -100,8 +121,13 @@ export const forwardRules: Rules<ForwardOp['op']> = {
     const relu = op.epilogue.some((s) => s.kind === 'relu');
     const spec = { n, inFeatures: prod(shape), outFeatures: op.units, relu };
     const seed: Record<string, string> = drop ? { params: ctx.seed(drop.stream) } : {};
-    const kernels = fcKernels(drop ? { ...spec, dropout: { p: drop.p } } : spec, target);
-    return { kernels, bind: { ...bind, ...seed, ...ctx.weights() } };
+    const algorithm = ctx.choose(fcLayer('fc', n, spec.inFeatures, spec.outFeatures));
+    const full = drop ? { ...spec, dropout: { p: drop.p } } : spec;
+    const kernels =
+      algorithm.algorithm === 'gemm'
+        ? gemmFcKernels(full, target, algorithm.tuning)
+        : fcKernels(full, target);
+    return { kernels, bind: { ...bind, ...seed, ...ctx.weights() }, algorithm };
   },
   relu: simple((ctx, c, h, w) => reluKernels({ count: ctx.n * c * h * w }, ctx.target)),
   maxpool: simple((ctx, c, h, w) => maxpoolKernels({ n: ctx.n, c, h, w }, ctx.target)),

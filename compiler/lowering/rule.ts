@@ -59,3 +59,15 @@ export type Rule<O extends Op> = (ctx: LowerContext<O>) => Lowered | readonly Lo
 export type Rules<K extends OpKind> = { readonly [P in K]: Rule<Extract<Op, { op: P }>> };
 
 export const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+/** The layer shape (compiler/algorithms.ts) of an FC layer or one of its gradients. */
+export const fcLayer = (op: string, n: number, cin: number, cout: number): LayerShape => ({
+  op,
+  n,
+  cin,
+  cout,
+  h: 1,
+  w: 1,
+  kernel: 1,
+  pad: 0,
+});

@@ -13,13 +13,14 @@ import {
 } from '../wgsl/conv-backward.js';
 import { dropoutBackwardKernels } from '../wgsl/dropout.js';
 import { fcBackwardDataKernels, fcBackwardWeightKernels } from '../wgsl/fc-backward.js';
+import { gemmFcBackwardDataKernels, gemmFcBackwardWeightKernels } from '../wgsl/gemm.js';
 import type { Kernel } from '../wgsl/kernel.js';
 import { lrnBackwardKernels } from '../wgsl/lrn-backward.js';
 import { maxpoolBackwardKernels } from '../wgsl/maxpool-backward.js';
 import { reluBackwardKernels } from '../wgsl/relu-backward.js';
 import { sgdKernels } from '../wgsl/sgd.js';
 import { softmaxXentKernels, xentGradKernels } from '../wgsl/softmax-xent.js';
-import { prod, type LowerContext, type Lowered, type Rules } from './rule.js';
+import { fcLayer, prod, type LowerContext, type Lowered, type Rules } from './rule.js';
 
 /** The loss head: soft-max + cross-entropy (fused) or its gradient from the soft-max output. */
 const lossHead =
@@ -68,17 +69,23 @@ const gradData = (ctx: LowerContext<Extract<TrainingOp, { mask: boolean }>>): Lo
     dx: ctx.out(),
   };
   if (node.op.mask) bind.mask_src = ctx.act(ctx.input(1).id);
+  if (node.op.op === 'conv-grad-data') {
+    const spec = { ...convSpec(ctx, cin, h, w, dy.out[0]), mask: node.op.mask };
+    return { kernels: convBackwardDataKernels(spec, target), bind };
+  }
+  const spec = {
+    n,
+    inFeatures: cin * h * w,
+    outFeatures: dy.out[0],
+    relu: false,
+    mask: node.op.mask,
+  };
+  const algorithm = ctx.choose(fcLayer('fc-grad-data', n, spec.inFeatures, spec.outFeatures));
   const kernels =
-    node.op.op === 'conv-grad-data'
-      ? convBackwardDataKernels(
-          { ...convSpec(ctx, cin, h, w, dy.out[0]), mask: node.op.mask },
-          target,
-        )
-      : fcBackwardDataKernels(
-          { n, inFeatures: cin * h * w, outFeatures: dy.out[0], relu: false, mask: node.op.mask },
-          target,
-        );
-  return { kernels, bind };
+    algorithm.algorithm === 'gemm'
+      ? gemmFcBackwardDataKernels(spec, target, algorithm.tuning)
+      : fcBackwardDataKernels(spec, target);
+  return { kernels, bind, algorithm };
 };
 
 /** The weight and bias gradients of a conv or FC from its input x and dy. */
@@ -92,7 +99,12 @@ const gradWeight = (ctx: LowerContext): Lowered => {
     return { kernels, bind: { ...bind, ...ctx.scratch(convBackwardScratch(spec, ctx.target)) } };
   }
   const spec = { n: ctx.n, inFeatures: cin * h * w, outFeatures: dy.out[0], relu: false };
-  return { kernels: fcBackwardWeightKernels(spec, ctx.target), bind };
+  const algorithm = ctx.choose(fcLayer('fc-grad-weight', ctx.n, spec.inFeatures, spec.outFeatures));
+  const kernels =
+    algorithm.algorithm === 'gemm'
+      ? gemmFcBackwardWeightKernels(spec, ctx.target, algorithm.tuning)
+      : fcBackwardWeightKernels(spec, ctx.target);
+  return { kernels, bind, algorithm };
 };
 
 export const trainingRules: Rules<TrainingOp['op']> = {
