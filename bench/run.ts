@@ -31,6 +31,10 @@
  *   BENCH_ORT=0               skip ONNX Runtime (bench/ort.ts: its CPU and WebGPU EPs on VGG-16)
  *   BENCH_ORT_RUNS=3          timed runs per ONNX Runtime EP
  *   BENCH_TRAIN=0             skip the training cases (more switches in bench/train.ts)
+ *   BENCH_FIRST_RUN=0         skip the first-run cases (bench/first-run.ts: VGG-16 forward and
+ *                             dense, MNIST training, each from an empty shader cache)
+ *   node dist/bench/run.js --only first-run   those alone (`npm run bench:first-run`): they
+ *                                         replace only the first-run section of latest.md
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -47,6 +51,12 @@ import { barChart } from '../runtime/bar-chart.js';
 import { ortRows, vggcForwardMs, type OrtRow } from './ort.js';
 import { releaseTfjs, tfjsVgg16FeaturesMs } from './tfjs.js';
 import {
+  firstRunCases,
+  firstRunSection,
+  firstRunSectionOf,
+  mergeFirstRunSection,
+} from './first-run.js';
+import {
   mergeTrainSection,
   trainBenchOptions,
   trainSectionOf,
@@ -62,11 +72,12 @@ const ORT_RUNS = Number(process.env.BENCH_ORT_RUNS ?? 3);
 const NETS = (process.env.BENCH_NETS ?? 'A,B,C,D,E').split(',').filter(Boolean);
 const onlyAt = process.argv.indexOf('--only');
 const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
-if (onlyAt >= 0 && ONLY !== 'train') {
-  process.stderr.write(`bench: --only takes 'train', got '${ONLY ?? ''}'\n`);
+if (onlyAt >= 0 && ONLY !== 'train' && ONLY !== 'first-run') {
+  process.stderr.write(`bench: --only takes 'train' or 'first-run', got '${ONLY ?? ''}'\n`);
   process.exit(2);
 }
 const TRAIN = ONLY === 'train' || process.env.BENCH_TRAIN !== '0';
+const FIRST_RUN = process.env.BENCH_FIRST_RUN !== '0';
 const paperText = readFileSync('examples/vgg-paper.vgg', 'utf8');
 
 const log = (s: string) => process.stdout.write(s + '\n');
@@ -206,6 +217,26 @@ async function trainOnly() {
   await releaseGpu();
 }
 
+/** The first-run cases (bench/first-run.ts, each in a child with an empty shader cache). */
+function firstRun(gpu: Gpu): string {
+  log('\nfirst run vs steady, empty shader cache (a child process per case):');
+  const r = firstRunCases();
+  const { date, commit } = meta(gpu);
+  const m = { date, commit, adapter: gpu.adapter.description, cores: cpus().length };
+  return firstRunSection(r, m);
+}
+
+/** `--only first-run`: the first-run cases, merged into latest.md without touching the rest. */
+async function firstRunOnly() {
+  const gpu = await acquireGpu();
+  const section = firstRun(gpu);
+  const latest = 'bench/results/latest.md';
+  const md = existsSync(latest) ? readFileSync(latest, 'utf8') : '';
+  writeFileSync(latest, mergeFirstRunSection(md, section));
+  log(`updated the first-run section of ${latest}`);
+  await releaseGpu();
+}
+
 async function main() {
   const gpu = await acquireGpu();
   log(`adapter: ${gpu.adapter.description}; ${RUNS} timed runs per case\n`);
@@ -312,7 +343,11 @@ async function main() {
   const latest = 'bench/results/latest.md';
   const kept = existsSync(latest) ? trainSectionOf(readFileSync(latest, 'utf8')) : undefined;
   const section = train ? writeTrain(gpu, train) : kept;
-  writeFileSync(latest, section ? mergeTrainSection(md, section) : md);
+  const withTrain = section ? mergeTrainSection(md, section) : md;
+  // The same for the first-run section (BENCH_FIRST_RUN=0 keeps the last one).
+  const old = existsSync(latest) ? firstRunSectionOf(readFileSync(latest, 'utf8')) : undefined;
+  const first = FIRST_RUN ? firstRun(gpu) : old;
+  writeFileSync(latest, first ? mergeFirstRunSection(withTrain, first) : withTrain);
   log(`wrote ${base}.json, ${base}-layers.svg and bench/results/latest.md`);
   await releaseTfjs();
   await releaseGpu();
@@ -390,4 +425,4 @@ function ortSection(r: OnnxRuntimeResult): string {
   ].join('\n');
 }
 
-await (ONLY === 'train' ? trainOnly() : main());
+await (ONLY === 'train' ? trainOnly() : ONLY === 'first-run' ? firstRunOnly() : main());

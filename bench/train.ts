@@ -18,6 +18,7 @@
  *   BENCH_VGG_STEPS=3     timed VGG-A steps (minimum 3); BENCH_VGG=0 skips VGG-A
  *   BENCH_TFJS=0          skips TensorFlow.js
  */
+import { mergeSection, sectionOf } from './sections.js';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { compileTraining } from '../compiler/compile.js';
@@ -510,20 +511,11 @@ export function trainSection(
   return out.join('\n');
 }
 
+const TRAIN_MARKERS = { begin: TRAIN_BEGIN, end: TRAIN_END };
+
 /** The training section of `md`, markers included, if it has one. */
-export function trainSectionOf(md: string): string | undefined {
-  const b = md.indexOf(TRAIN_BEGIN);
-  const e = md.indexOf(TRAIN_END);
-  return b >= 0 && e > b ? md.slice(b, e + TRAIN_END.length) + '\n' : undefined;
-}
+export const trainSectionOf = (md: string): string | undefined => sectionOf(md, TRAIN_MARKERS);
 
 /** Replaces the training section of `md` (or appends one). */
-export function mergeTrainSection(md: string, section: string): string {
-  const b = md.indexOf(TRAIN_BEGIN);
-  const e = md.indexOf(TRAIN_END);
-  if (b >= 0 && e > b) {
-    const after = md.slice(e + TRAIN_END.length).replace(/^\n+/, '');
-    return md.slice(0, b) + section + (after ? '\n' + after : '');
-  }
-  return md.replace(/\n*$/, '\n\n') + section;
-}
+export const mergeTrainSection = (md: string, section: string): string =>
+  mergeSection(md, section, TRAIN_MARKERS);

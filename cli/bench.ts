@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../runtime/fsutil.js';
 import { checkOutputs } from '../runtime/outputs.js';
 import { loadWeights } from '../runtime/weights.js';
 import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import { compileProgress } from './progress.js';
 import { renderTable } from './table.js';
 
 export interface BenchFlags extends ModelFlags, FuseFlags {
@@ -59,6 +60,7 @@ export async function runBench(
     ...(flags.dense ? { dense: flags.dense } : {}),
     ...(weights ? { weights } : {}),
     progress: (line) => progress(`vggc bench: ${graph.name}: ${line}`),
+    onCompile: compileProgress(progress),
   });
   if (flags.chart !== undefined) {
     await writeFileAtomic(flags.chart, Buffer.from(chart(result, date), 'utf8'));

@@ -16,6 +16,7 @@ import { topClasses } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { describePlan } from '../runtime/test-plan.js';
 import { chooseMean, formatMean, testPlan, type TestFlags } from './eval.js';
+import { compileProgress } from './progress.js';
 import { fuseOption, loadModel } from './common.js';
 
 export interface ClassifyFlags extends TestFlags {
@@ -91,6 +92,7 @@ export async function runClassify(
         if (e instanceof VggcError) fail(`${path}: ${e.message}`);
         throw e;
       }
+      await evaluator.warmUp(img.shape, compileProgress(err));
       const post = await evaluator.evaluate(img.data, 1, img.shape);
       out(`${path} (${formatShape(img.shape)}):`);
       for (const [c, p] of topClasses(post.combined, 0, evaluator.classes, 5)) {

@@ -6,7 +6,7 @@
 import { compileInference, compileTraining, passDumps } from '../compiler/compile.js';
 import type { FuseOption } from '../compiler/passes/index.js';
 import { planFiles } from '../compiler/plan-json.js';
-import { planStats } from '../compiler/plan.js';
+import { distinctPipelines, planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
 import { checkOutputDir, checkOutputs, writeOutputDir } from '../runtime/outputs.js';
 import { checkPassDumpsDir, writePassDumps } from '../runtime/pass-dumps.js';
@@ -74,6 +74,16 @@ export async function runCompile(
   );
   out(
     `  ${(stats.flops / 1e9).toFixed(2)} GFLOP per batch; parameters ${mib(plan.paramBytes)}; activations${flags.train ? ' and their gradients' : ''} peak ${mib(plan.memory.peakBytes)} in ${plan.memory.buffers.length} buffers`,
+  );
+  // What a run compiles (runtime/warmup.ts): `vggc train` also runs the test pass's plan.
+  const test = flags.train
+    ? compileInference(graph, { target, batch, fuse, output: 'logits' })
+    : undefined;
+  out(
+    `  pipelines: ${distinctPipelines([plan])} distinct (WGSL code + entry point)` +
+      (test
+        ? `; ${distinctPipelines([plan, test])} with the test pass's that \`vggc train\` also runs`
+        : ''),
   );
   out(`  wrote ${wgsl.size} .wgsl files and plan.json to ${flags.out}`);
   if (flags.dumpPasses)

@@ -12,6 +12,7 @@ import { VggcError, error } from '../dsl/diagnostics.js';
 import { createDenseInference } from '../runtime/dense.js';
 import { readNpy, writeNpy } from '../runtime/npy.js';
 import { loadWeights } from '../runtime/weights.js';
+import { compileProgress } from './progress.js';
 import { checkRunFiles, fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface DenseFlags extends ModelFlags, FuseFlags {
@@ -65,6 +66,7 @@ export async function runDense(
   const started = performance.now();
   const inference = await createDenseInference(graph, weights, { fuse: fuseOption(flags) });
   try {
+    await inference.warmUp(n, input, {}, compileProgress(log));
     const { scores, shape } = await inference.run(x.data, n, input);
     const [, classes, oh, ow] = shape;
     await writeNpy(flags.out, shape, scores);

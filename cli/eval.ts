@@ -18,6 +18,7 @@ import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
 import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import { compileProgress } from './progress.js';
 import { renderTable } from './table.js';
 
 /** What commander hands over for `eval` and `classify` (numbers already parsed: cli/args.ts). */
@@ -129,6 +130,8 @@ export async function runEval(
   if (heldOut) err(heldOut); // after every check: a refusal stays one line
   let result;
   try {
+    // Every scale's plan compiles here, before the bar starts counting images.
+    await evaluator.warmUp(shape, compileProgress(err));
     bar.start(total, 0);
     result = await evaluateSplit(evaluator, split, {
       batch,

@@ -6,6 +6,7 @@ import { VggcError, error } from '../dsl/diagnostics.js';
 import { readNpy, writeNpy } from '../runtime/npy.js';
 import { createInference } from '../runtime/infer.js';
 import { loadWeights } from '../runtime/weights.js';
+import { compileProgress } from './progress.js';
 import { checkRunFiles, fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
 export interface RunFlags extends ModelFlags, FuseFlags {
@@ -41,6 +42,7 @@ export async function runRun(
     output: flags.probs ? 'probs' : 'logits',
   });
   try {
+    await inference.warmUp(n, compileProgress(log));
     const y = await inference.run(x.data, n, (done) => {
       if (n > inference.batch) log(`  ${done}/${n} images`);
     });

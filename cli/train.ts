@@ -24,6 +24,7 @@ import type { ScheduleName } from '../runtime/train/lr-schedule.js';
 import { chartPath } from '../runtime/train/metrics.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
+import { compileProgress } from './progress.js';
 import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 
 /**
@@ -151,6 +152,7 @@ export async function runTrain(
           `dispatches per step${resume ? `, resuming after epoch ${resume.state.epoch}` : ''}`,
       );
     },
+    compile: compileProgress(err),
     step(e) {
       const payload = {
         epoch: `${e.epoch}`,

@@ -86,6 +86,14 @@ export const TRAIN_HOST = {
 } as const;
 
 /** Count of dispatches, and what they compute, for reports. */
+/** What names a pipeline: its entry point and WGSL code (kernels share one when both match). */
+export const pipelineKey = (k: { readonly code: string; readonly entryPoint: string }): string =>
+  `${k.entryPoint}\n${k.code}`;
+
+/** How many distinct pipelines the plans run together (what a warm-up compiles). */
+export const distinctPipelines = (plans: readonly KernelPlan[]): number =>
+  new Set(plans.flatMap((p) => p.steps.map((s) => pipelineKey(s.kernel)))).size;
+
 export function planStats(plan: KernelPlan): {
   dispatches: number;
   kernels: number;

@@ -22,6 +22,7 @@ import { acquireGpu, targetOf, type AdapterDescription, type Gpu } from './devic
 import { prepare, type StepTimes } from './executor.js';
 import { initWeights } from './init.js';
 import { createTrainer } from './trainer.js';
+import { warmUp, type WarmupProgress } from './warmup.js';
 
 export const median = (xs: readonly number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -55,7 +56,8 @@ export interface Warmup {
  * Warm-up runs of each runner, then `runs` rounds of one run of each runner in turn, so that a
  * change in the machine's load hits every variant alike.
  *
- * The first run compiles the pipelines. After it, the executor sleeps 0.8 x its shortest run so
+ * `benchModel` compiles every pipeline first (runtime/warmup.ts); a runner's first run may still
+ * load them. After it, the executor sleeps 0.8 x its shortest run so
  * far before it waits for the GPU (Dawn busy-polls while waiting, which takes a core from
  * lavapipe), so after slow early runs every run can only be ~0.8 x the shortest before it, and
  * the times fall geometrically (seen: 904, 740, 595, 476, 400, 327, 262, 211 ms). The warm-up
@@ -282,6 +284,8 @@ export interface BenchOptions {
   readonly gpu?: Gpu;
   /** Told what is being compiled and run, one short line at a time. */
   readonly progress?: (line: string) => void;
+  /** Progress of the warm-up that compiles every pipeline of every case first (runtime/warmup.ts). */
+  readonly onCompile?: WarmupProgress;
 }
 
 export interface BenchVariant {
@@ -291,7 +295,10 @@ export interface BenchVariant {
   /** Per run, as the plan's kernels count them. */
   readonly flops: number;
   readonly bytes: number;
-  /** Wall time of the first run (it compiles the pipelines on a software adapter). */
+  /**
+   * Wall time of the first run, after the warm-up that compiled every pipeline (bench/first-run.ts
+   * measures the cold first pass, each case from an empty shader cache).
+   */
   readonly firstRunMs: number;
   readonly warmupRuns: number;
   /** Wall time of every timed run, in order. */
@@ -460,16 +467,34 @@ export async function benchModel(
     };
   };
 
-  const cases: BenchCase[] = [];
-  cases.push(
-    await benchCase(
-      'forward',
-      input,
-      batch,
-      (fuse) => inference(compileInference(graph, { target, batch, fuse })),
-      o,
-    ),
+  // Every plan of every case, compiled once (CPU only) and warmed before the first case runs,
+  // so that no case's first run waits for the adapter's compiler.
+  const plans = new Map<string, KernelPlan>();
+  const planOf = (key: string, fuse: FuseOption, build: () => KernelPlan): KernelPlan => {
+    const k = `${key}/${fuse === false ? 'unfused' : 'fused'}`;
+    let p = plans.get(k);
+    if (!p) plans.set(k, (p = build()));
+    return p;
+  };
+  const forwardPlan = (fuse: FuseOption) =>
+    planOf('forward', fuse, () => compileInference(graph, { target, batch, fuse }));
+  const trainPlan = (fuse: FuseOption) =>
+    planOf('train', fuse, () => compileTraining(graph, { target, batch, fuse }));
+  const densePlan = (at: Shape, fuse: FuseOption) =>
+    planOf(`dense ${at.join('x')}`, fuse, () => dense!.plan(at, { target, batch, fuse }));
+  for (const fuse of o.fuse === false ? [false as const] : [o.fuse, false as const]) {
+    forwardPlan(fuse);
+    if (options.train) trainPlan(fuse);
+    for (const at of denseInputs) densePlan(at, fuse);
+  }
+  await warmUp(
+    gpu,
+    [...plans.values()],
+    options.onCompile ? { onProgress: options.onCompile } : {},
   );
+
+  const cases: BenchCase[] = [];
+  cases.push(await benchCase('forward', input, batch, (fuse) => inference(forwardPlan(fuse)), o));
   if (options.train) {
     const classes = graph.nodes.at(-1)!.out[0];
     cases.push(
@@ -478,7 +503,7 @@ export async function benchModel(
         input,
         batch,
         async (fuse) => {
-          const plan = compileTraining(graph, { target, batch, fuse });
+          const plan = trainPlan(fuse);
           const trainer = await createTrainer(gpu, plan, weights);
           const images = pseudoImages(batch * input.reduce((a, b) => a * b, 1));
           const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7 + 3) % classes);
@@ -500,15 +525,7 @@ export async function benchModel(
     );
   }
   for (const at of denseInputs) {
-    cases.push(
-      await benchCase(
-        'dense',
-        at,
-        batch,
-        (fuse) => inference(dense!.plan(at, { target, batch, fuse })),
-        o,
-      ),
-    );
+    cases.push(await benchCase('dense', at, batch, (fuse) => inference(densePlan(at, fuse)), o));
   }
   return { model: graph.name, adapter: gpu.adapter, runs, profiles, cases };
 }

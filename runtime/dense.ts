@@ -6,15 +6,17 @@
  *
  * A plan is compiled per distinct input size and batch slice, and kept: evaluating at the paper's
  * three test scales (or an image and its flip) compiles three plans (lavapipe compiles the
- * kernels of each new size once, at its first run).
+ * kernels of each new size once, at its first run, or at `warmUp` before it).
  */
 import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, numel, type Shape } from '../compiler/ir.js';
+import type { KernelPlan } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { VggcError, error } from '../dsl/diagnostics.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { fittingBatch } from './infer.js';
 import { PlanCache, type Fill } from './plan-cache.js';
+import type { WarmupProgress } from './warmup.js';
 
 export interface DenseOptions {
   readonly fuse?: FuseOption;
@@ -32,6 +34,8 @@ export interface DenseResult {
 export interface DenseInference {
   /** The smallest input `[C, H, W]`: it gives a 1x1 score map. */
   readonly minInput: Shape;
+  /** The GPU it runs on. */
+  readonly gpu: Gpu;
   /**
    * Runs `n` images of `input` = [C, H, W]: `x` holds n x C x H x W floats, or a `Fill` writes
    * each. With `pad`, slices are at most `maxSlice` and the last one is padded to the others.
@@ -42,6 +46,18 @@ export interface DenseInference {
     input: Shape,
     slicing?: { maxSlice?: number; pad?: boolean },
   ): Promise<DenseResult>;
+  /**
+   * Compiles and warms every pipeline `run` with the same arguments needs (runtime/warmup.ts),
+   * with progress; returns how many it compiled.
+   */
+  warmUp(
+    n: number,
+    input: Shape,
+    slicing?: { maxSlice?: number; pad?: boolean },
+    onProgress?: WarmupProgress,
+  ): Promise<number>;
+  /** The plans `run` with the same arguments runs (compiled, not yet on the GPU). */
+  plansFor(n: number, input: Shape, slicing?: { maxSlice?: number; pad?: boolean }): KernelPlan[];
   /**
    * The batch slice `run` uses for `input`: the largest batch (up to `maxBatch`) whose
    * activations fit one storage binding. A run of fewer images compiles a plan of its own unless
@@ -70,23 +86,36 @@ export async function createDenseInference(
   const batchFor = (g: TypedGraph): number =>
     fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
 
+  /** What `run(x, n, input, slicing)` passes to the plan cache. */
+  const setup = (n: number, input: Shape, slicing: { maxSlice?: number; pad?: boolean }) => {
+    if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
+    const g = dense.graphAt(input);
+    const compile = (batch: number) =>
+      dense.plan(input, { target, batch, fuse: options.fuse ?? true });
+    const slice = Math.max(1, Math.min(batchFor(g), slicing.maxSlice ?? Infinity));
+    return { key: formatShape(input), g, compile, slice, pad: slicing.pad ?? false };
+  };
+
   return {
     minInput: dense.minInput,
+    gpu,
     cachedPlans: () => plans.keys(),
     batchFor: (input) => batchFor(dense.graphAt(input)),
+    plansFor(n, input, slicing = {}) {
+      const { key, compile, slice, pad } = setup(n, input, slicing);
+      return plans.plansFor(key, compile, n, { slice, pad });
+    },
+    warmUp(n, input, slicing = {}, onProgress) {
+      const { key, compile, slice, pad } = setup(n, input, slicing);
+      return plans.warmUp(key, compile, n, { slice, pad }, onProgress);
+    },
     async run(x, n, input, slicing = {}) {
-      if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
-      const key = formatShape(input);
-      const g = dense.graphAt(input);
+      const { key, g, compile, slice, pad } = setup(n, input, slicing);
       if (typeof x !== 'function' && x.length !== n * numel(input)) {
         throw new Error(
           `internal: x holds ${x.length} floats, ${n} x ${key} needs ${n * numel(input)}`,
         );
       }
-      const compile = (batch: number) =>
-        dense.plan(input, { target, batch, fuse: options.fuse ?? true });
-      const slice = Math.max(1, Math.min(batchFor(g), slicing.maxSlice ?? Infinity));
-      const pad = slicing.pad ?? false;
       const scores = await plans.run(key, compile, n, x, { slice, pad });
       const out = g.nodes.at(-1)!.out;
       return { scores, shape: [n, out[0], out[1], out[2]] };

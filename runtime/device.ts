@@ -79,6 +79,12 @@ export function acquireGpu(): Promise<Gpu> {
   return current;
 }
 
+/**
+ * A second device on the process's adapter, for runtime/warmup.ts to compile pipelines on a
+ * second lavapipe queue thread; the caller destroys it. Not the process-wide GPU.
+ */
+export const openExtraGpu = (): Promise<Gpu> => openGpu();
+
 async function openGpu(): Promise<Gpu> {
   // Dawn prints two harmless limit warnings on lavapipe while it looks for adapters: routed.
   const adapter = await withDawnLog(() =>

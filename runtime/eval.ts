@@ -28,6 +28,7 @@
 import { classifierClasses } from '../compiler/classifier.js';
 import { compileDense, type FuseOption } from '../compiler/compile.js';
 import { formatShape, type Shape } from '../compiler/ir.js';
+import type { KernelPlan } from '../compiler/plan.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { fail } from '../dsl/diagnostics.js';
 import { resizeCrop, scaleToSmallestSide } from './data/augment.js';
@@ -35,6 +36,7 @@ import type { Split } from './data/dataset.js';
 import { classScores, createDenseInference, type DenseInference } from './dense.js';
 import type { Gpu } from './device.js';
 import { SafetensorsFile } from './safetensors.js';
+import { warmUp, type WarmupProgress } from './warmup.js';
 import { NO_COUNTS, addCounts, topKCounts, type TopKCounts } from './topk.js';
 
 /** Crops per side of the multi-crop grid (the paper's 5 x 5). */
@@ -123,6 +125,12 @@ export interface Evaluator {
    * dataset holds them (the mean is subtracted here).
    */
   evaluate(images: Float32Array, n: number, shape: Shape): Promise<Posteriors>;
+  /**
+   * Compiles and warms every pipeline that evaluating images of `shape` needs: each test scale's
+   * dense plan and the multi-crop plan, whatever the batch (a smaller one is padded to it), with
+   * progress (runtime/warmup.ts); returns how many it compiled.
+   */
+  warmUp(shape: Shape, onProgress?: WarmupProgress): Promise<number>;
   /** Plans compiled so far (runtime/dense.ts `cachedPlans`). */
   cachedPlans(): string[];
   destroy(): void;
@@ -221,11 +229,29 @@ export async function createEvaluator(
     return { perScale, combined: averageOf(perScale) };
   };
 
+  /** The plans `evaluate` runs on images of `shape`, in the order it runs them. */
+  const plansFor = (shape: Shape): KernelPlan[] => {
+    checkScales(graph, scales, { image: shape, dense, multiCrop });
+    const crops = CROP_GRID * CROP_GRID * views;
+    return scales.flatMap((q) => {
+      const [sh, sw] = scaleToSmallestSide(shape[1], shape[2], q);
+      const size: Shape = [C, sh, sw];
+      const pad = { maxSlice: batch * views, pad: true };
+      const crop = { maxSlice: batch * crops, pad: true };
+      return [
+        ...(dense ? net.plansFor(batch * views, size, pad) : []),
+        ...(multiCrop ? net.plansFor(batch * crops, declared, crop) : []),
+      ];
+    });
+  };
+
   return {
     classes,
     scales,
     minInput: net.minInput,
     evaluate,
+    warmUp: (shape, onProgress) =>
+      warmUp(net.gpu, plansFor(shape), onProgress ? { onProgress } : {}),
     cachedPlans: () => net.cachedPlans(),
     destroy: () => net.destroy(),
   };

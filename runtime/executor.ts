@@ -11,17 +11,64 @@
  * once, sleeps through most of the expected GPU time (Pacer) and maps the result back.
  */
 import { VggcError, error } from '../dsl/diagnostics.js';
-import { momentumName, type KernelPlan, type PlanTensor } from '../compiler/plan.js';
+import { momentumName, pipelineKey, type KernelPlan, type PlanTensor } from '../compiler/plan.js';
+
+export { pipelineKey };
 import type { Kernel, KernelBinding } from '../compiler/wgsl/kernel.js';
 import { checked, type Gpu } from './device.js';
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+/** Pipelines that have run at least once per device (lavapipe compiles at the first dispatch). */
+const warmed = new WeakMap<GPUDevice, Set<string>>();
+
+/** Whether the pipeline of `key` has run on this device (runtime/warmup.ts skips it then). */
+export const isWarm = (gpu: Gpu, key: string): boolean => warmed.get(gpu.device)?.has(key) ?? false;
+
+/** Records that the pipeline of `key` has run on this device. */
+export function markWarm(gpu: Gpu, key: string): void {
+  let set = warmed.get(gpu.device);
+  if (!set) warmed.set(gpu.device, (set = new Set()));
+  set.add(key);
+}
+
+function cacheOf(gpu: Gpu): Map<string, GPUComputePipeline> {
+  let cache = pipelineCache.get(gpu.device);
+  if (!cache) pipelineCache.set(gpu.device, (cache = new Map()));
+  return cache;
+}
+
+/**
+ * `pipelineFor`, created off this thread (createComputePipelineAsync): runtime/warmup.ts creates
+ * the next pipelines while the adapter compiles the current one. A module that does not compile
+ * is a VggcError naming `name`.
+ */
+export async function pipelineForAsync(
+  gpu: Gpu,
+  kernel: Pick<Kernel, 'code' | 'entryPoint' | 'name'>,
+): Promise<GPUComputePipeline> {
+  const cache = cacheOf(gpu);
+  const key = pipelineKey(kernel);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const module = gpu.device.createShaderModule({ code: kernel.code });
+  let p: GPUComputePipeline;
+  try {
+    p = await gpu.device.createComputePipelineAsync({
+      layout: 'auto',
+      compute: { module, entryPoint: kernel.entryPoint },
+    });
+  } catch (e) {
+    const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new VggcError(error(`compiling kernel ${kernel.name}: ${message}`));
+  }
+  if (!cache.has(key)) cache.set(key, p);
+  return cache.get(key)!;
+}
 
 /** Compiles (or finds) the pipeline for one WGSL module. */
 export function pipelineFor(gpu: Gpu, code: string, entryPoint: string): GPUComputePipeline {
-  let cache = pipelineCache.get(gpu.device);
-  if (!cache) pipelineCache.set(gpu.device, (cache = new Map()));
-  const key = `${entryPoint}\n${code}`;
+  const cache = cacheOf(gpu);
+  const key = pipelineKey({ code, entryPoint });
   let p = cache.get(key);
   if (!p) {
     const module = gpu.device.createShaderModule({ code });
@@ -178,6 +225,7 @@ export async function createExecutor(
   const readBytes = reads.reduce((s, r) => s + r.bytes, 0);
   const readback = buffer(readBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   const pacer = new Pacer();
+  let ranOnce = false;
   const write = (name: string, data: ArrayBufferView) => {
     const at = located.get(name);
     if (!at || data.byteLength !== at.bytes) {
@@ -214,6 +262,8 @@ export async function createExecutor(
       });
       pacer.done(performance.now() - started);
       checkLost();
+      if (!ranOnce) for (const s of plan.steps) markWarm(gpu, pipelineKey(s.kernel));
+      ranOnce = true;
       return out;
     },
     read: (name) =>

@@ -7,6 +7,7 @@ import { numel } from '../compiler/ir.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { PlanCache } from './plan-cache.js';
+import type { WarmupProgress } from './warmup.js';
 
 export interface InferOptions {
   readonly fuse?: FuseOption;
@@ -26,6 +27,11 @@ export interface Inference {
   /** Output per image, `[C, H, W]` (`[classes, 1, 1]` for a classifier). */
   readonly outShape: readonly number[];
   readonly batch: number;
+  /**
+   * Compiles and warms every pipeline a `run` of `count` images needs (runtime/warmup.ts), with
+   * progress; returns how many it compiled.
+   */
+  warmUp(count: number, onProgress?: WarmupProgress): Promise<number>;
   /** Runs `count` images (`x` holds count x C x H x W floats) and returns count x outputs. */
   run(x: Float32Array, count: number, onProgress?: (done: number) => void): Promise<Float32Array>;
   destroy(): void;
@@ -47,12 +53,19 @@ export async function createInference(
       fuse: options.fuse ?? true,
       output: options.output ?? 'logits',
     });
-  const first = await plans.executor('main', batch, compile);
+  // The plan at `batch` is compiled (no GPU work) for its output shape; executors are made as
+  // `run` needs them, so a run of fewer images than `batch` builds one set of pipelines, not two.
+  const outputShape = plans.plan('main', batch, compile).outputShape;
+  const slicing = (count: number) => ({ slice: Math.max(1, Math.min(batch, count)) });
   return {
-    outShape: [...first.plan.outputShape],
+    outShape: [...outputShape],
     batch,
+    warmUp: (count, onProgress) => plans.warmUp('main', compile, count, slicing(count), onProgress),
     run: (x, count, onProgress) =>
-      plans.run('main', compile, count, x, { slice: batch, ...(onProgress ? { onProgress } : {}) }),
+      plans.run('main', compile, count, x, {
+        ...slicing(count),
+        ...(onProgress ? { onProgress } : {}),
+      }),
     destroy: () => plans.destroy(),
   };
 }

@@ -3,11 +3,13 @@
  * and evaluation (runtime/dense.ts, runtime/eval.ts) and validation during training
  * (runtime/train/loop.ts). A plan is compiled for a graph (named by a key) and a batch size on
  * first use and kept with its executor: lavapipe compiles each new kernel for seconds, so a
- * plan is worth keeping. `run` sends any number of inputs through it in slices.
+ * plan is worth keeping. `run` sends any number of inputs through it in slices; `warmUp`
+ * compiles, before the first run, every pipeline that `run` with the same arguments needs.
  */
 import type { KernelPlan } from '../compiler/plan.js';
 import type { Gpu } from './device.js';
 import { createExecutor, type Executor, type ExecutorOptions } from './executor.js';
+import { warmUp, type WarmupProgress } from './warmup.js';
 
 /** Writes input `j` into `out` (zeros on entry). */
 export type Fill = (j: number, out: Float32Array) => void;
@@ -23,6 +25,7 @@ export interface Slicing {
 
 export class PlanCache {
   private readonly executors = new Map<string, Executor>();
+  private readonly compiled = new Map<string, KernelPlan>();
 
   /** `params`: where parameters come from (`weights`, or bound to another executor's). */
   constructor(
@@ -35,12 +38,52 @@ export class PlanCache {
     return [...this.executors.keys()];
   }
 
+  /** The plan of `key` at batch `n`; `compile(n)` builds it the first time (no GPU work). */
+  plan(key: string, n: number, compile: (n: number) => KernelPlan): KernelPlan {
+    const k = `${key}/n${n}`;
+    let p = this.compiled.get(k);
+    if (!p) this.compiled.set(k, (p = compile(n)));
+    return p;
+  }
+
   /** The executor of `key` at batch `n`; `compile(n)` builds its plan the first time. */
   async executor(key: string, n: number, compile: (n: number) => KernelPlan): Promise<Executor> {
     const k = `${key}/n${n}`;
     let e = this.executors.get(k);
-    if (!e) this.executors.set(k, (e = await createExecutor(this.gpu, compile(n), this.params)));
+    if (!e) {
+      e = await createExecutor(this.gpu, this.plan(key, n, compile), this.params);
+      this.executors.set(k, e);
+    }
     return e;
+  }
+
+  /** The plans `run` with these arguments uses, each once (for runtime/warmup.ts). */
+  plansFor(
+    key: string,
+    compile: (n: number) => KernelPlan,
+    count: number,
+    slicing: Pick<Slicing, 'slice' | 'pad'>,
+  ): KernelPlan[] {
+    const sizes = new Set<number>();
+    for (let i = 0; i < count; i += slicing.slice) {
+      sizes.add(slicing.pad ? slicing.slice : Math.min(slicing.slice, count - i));
+    }
+    return [...sizes].map((n) => this.plan(key, n, compile));
+  }
+
+  /** Warms every pipeline `run` with these arguments needs (runtime/warmup.ts `warmUp`). */
+  warmUp(
+    key: string,
+    compile: (n: number) => KernelPlan,
+    count: number,
+    slicing: Pick<Slicing, 'slice' | 'pad'>,
+    onProgress?: WarmupProgress,
+  ): Promise<number> {
+    return warmUp(
+      this.gpu,
+      this.plansFor(key, compile, count, slicing),
+      onProgress ? { onProgress } : {},
+    );
   }
 
   /**
@@ -80,5 +123,6 @@ export class PlanCache {
   destroy(): void {
     for (const e of this.executors.values()) e.destroy();
     this.executors.clear();
+    this.compiled.clear();
   }
 }

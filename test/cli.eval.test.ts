@@ -29,11 +29,17 @@ function vggc(...args: string[]) {
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
-/** stderr without Dawn's two start-up warnings and the progress bar. */
+/** stderr without Dawn's two start-up warnings and the progress lines (compiling, eval). */
 const errors = (err: string) =>
   err
     .split('\n')
-    .filter((l) => l && !l.startsWith('Warning: ') && !l.startsWith('eval '))
+    .filter(
+      (l) =>
+        l &&
+        !l.startsWith('Warning: ') &&
+        !l.startsWith('eval ') &&
+        !/^compil(ing|ed) \d+ kernels?\b/.test(l),
+    )
     .join('\n');
 
 const TEXT = `model t {

@@ -163,6 +163,16 @@ describe('vggc init / run / compile', () => {
     expect(layers(planR, 'maxpool')).toHaveLength(2);
     const files = readdirSync(fused).filter((f) => f.endsWith('.wgsl'));
     expect(files.length).toBe(planF.summary.kernels);
+    // The count of distinct pipelines: the written modules without their head line, told apart.
+    const bodies = new Set(
+      files.map((f) => readFileSync(join(fused, f), 'utf8').split('\n').slice(1).join('\n')),
+    );
+    const said = /pipelines: (\d+) distinct/.exec(
+      vggc('compile', 'examples/mnist.vgg', '--out', join(dir, 'again')).out,
+    );
+    expect(said, 'no pipeline count').not.toBeNull();
+    expect(Number(said![1])).toBe(bodies.size);
+    expect(bodies.size).toBeGreaterThan(1);
     for (const d of planF.dispatches) expect(files).toContain(d.kernel);
     const conv = files.find((f) => f.startsWith('conv3x3'))!;
     const head = readFileSync(join(fused, conv), 'utf8').split('\n').slice(0, 3).join('\n');

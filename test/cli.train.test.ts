@@ -96,6 +96,12 @@ describe('vggc train', () => {
     const r = vggc(...common, '--save', 'w.safetensors', '--log', 'm.jsonl');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/test accuracy \d+\.\d+%/);
+    // Every pipeline is compiled before the first step: the compile lines come before epoch 1's.
+    const compiling = r.err.search(/compiling \d+ kernels/);
+    const compiled = r.err.search(/compiled \d+ kernels in/);
+    expect(compiling, r.err).toBeGreaterThanOrEqual(0);
+    expect(compiled).toBeGreaterThan(compiling);
+    expect(r.err.search(/epoch 1/)).toBeGreaterThan(compiled);
     const lines = readFileSync(join(dir, 'm.jsonl'), 'utf8')
       .trim()
       .split('\n')

@@ -25,6 +25,7 @@ import { createLoader } from '../data/loader.js';
 import { targetOf, type Gpu } from '../device.js';
 import { PlanCache } from '../plan-cache.js';
 import { createTrainer, type Trainer } from '../trainer.js';
+import { warmUp } from '../warmup.js';
 import { saveWeights } from '../weights.js';
 import { checkpointPath, saveCheckpoint, type Checkpoint, type RunState } from './checkpoint.js';
 import { LrSchedule, type ScheduleName } from './lr-schedule.js';
@@ -86,6 +87,11 @@ export interface TrainEvents {
     firstEpoch: number;
     dispatches: number;
   }): void;
+  /**
+   * After `start`, before the first step: `done` of `total` pipelines of the training step and
+   * the test pass compiled and warmed (runtime/warmup.ts); not called when all were warm.
+   */
+  compile?(done: number, total: number): void;
   step?(e: StepEvent): void;
   epoch?(r: EpochRecord): void;
 }
@@ -163,6 +169,16 @@ export async function train(
   const firstEpoch = Math.floor(step / batchesPerEpoch) + 1;
   const skip = step % batchesPerEpoch;
   events.start?.({ epochs, batchesPerEpoch, firstEpoch, dispatches: plan.steps.length });
+  // Every pipeline of the run (the training step; the test pass, one padded plan) is compiled
+  // here, before the first step, so that epoch 1's images/s measure training, not compiles.
+  const testPlans =
+    dataset.test.length > 0
+      ? tests.plansFor(TEST_KEY, testCompile(gpu, model, config.fuse), batch, {
+          slice: batch,
+          pad: true,
+        })
+      : [];
+  await warmUp(gpu, [plan, ...testPlans], events.compile ? { onProgress: events.compile } : {});
   let trained = 0;
   let trainSeconds = 0;
   let testAccuracy = NaN;
@@ -312,13 +328,12 @@ export async function evaluate(
   fuse: FuseOption = true,
 ): Promise<{ loss: number; accuracy: number }> {
   const plans = weights instanceof PlanCache ? weights : new PlanCache(gpu, { weights });
-  const compile = (n: number) =>
-    compileInference(graph, { target: targetOf(gpu), batch: n, fuse, output: 'logits' });
+  const compile = testCompile(gpu, graph, fuse);
   let loss = 0;
   let hits = 0;
   try {
     for await (const b of createLoader(split, { batch, augment })) {
-      const logits = await plans.run('test', compile, b.n, b.x, { slice: batch, pad: true });
+      const logits = await plans.run(TEST_KEY, compile, b.n, b.x, { slice: batch, pad: true });
       const classes = logits.length / b.n;
       for (let i = 0; i < b.n; i++) {
         const row = logits.subarray(i * classes, (i + 1) * classes);
@@ -337,5 +352,12 @@ export async function evaluate(
   }
   return { loss: loss / split.length, accuracy: hits / split.length };
 }
+
+/** The test pass's plans in a PlanCache: `compile(n)` at batch n, under `TEST_KEY`. */
+const TEST_KEY = 'test';
+const testCompile =
+  (gpu: Gpu, graph: TypedGraph, fuse: FuseOption = true) =>
+  (n: number) =>
+    compileInference(graph, { target: targetOf(gpu), batch: n, fuse, output: 'logits' });
 
 export type { Trainer };
