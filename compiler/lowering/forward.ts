@@ -13,6 +13,8 @@ import { lrnKernels } from '../wgsl/lrn.js';
 import { maxpoolKernels } from '../wgsl/maxpool.js';
 import { reluKernels } from '../wgsl/relu.js';
 import { softmaxKernels } from '../wgsl/softmax.js';
+import { winogradKernels, winogradScratch } from '../wgsl/winograd.js';
+import { winogradM, winogradOrDirect } from './winograd.js';
 import { prod, type LowerContext, type Lowered, type Rules } from './rule.js';
 
 /** The input `x` and output `y` of a one-input op, and the input's shape. */
@@ -82,6 +84,22 @@ export const forwardRules: Rules<ForwardOp['op']> = {
         relu,
         pool,
       };
+      if (op.kernel === 3) {
+        const layer = { op: 'conv', n, cin: c, cout: op.cout, h, w, kernel: 3, pad: 1, pool };
+        const chosen = winogradOrDirect(ctx.choose(layer), layer, target);
+        const m = winogradM(chosen.algorithm);
+        const tuning = chosen.tuning ?? {};
+        kernels = m
+          ? winogradKernels({ ...spec, m }, target, tuning)
+          : convKernels(spec, target, tuning);
+        Object.assign(
+          b,
+          ctx.scratch(
+            m ? winogradScratch(spec, m, target, tuning) : convScratch(spec, target, tuning),
+          ),
+        );
+        return { kernels, bind: { ...b, ...ctx.weights() }, algorithm: chosen };
+      }
       kernels = convKernels(spec, target);
       Object.assign(b, ctx.scratch(convScratch(spec, target)));
     }
