@@ -57,6 +57,11 @@ export interface WinogradTuning {
   readonly coTile?: number;
   /** Output tiles per invocation, side by side in a row: 1 or 2. */
   readonly tilesX?: number;
+  /**
+   * Input channels per loop iteration, at most (1, 2 or 4; the largest that divides the channels
+   * is used).
+   */
+  readonly ciStep?: number;
   /** Invocations per workgroup, a multiple of 8 (default 32 on a software adapter, else 64). */
   readonly workgroupSize?: number;
 }
@@ -65,7 +70,7 @@ export interface WinogradTuning {
 export function defaultWinogradTuning(
   m: WinogradM,
 ): Required<Omit<WinogradTuning, 'workgroupSize'>> {
-  return m === 2 ? { coTile: 16, tilesX: 1 } : { coTile: 8, tilesX: 1 };
+  return m === 2 ? { coTile: 8, tilesX: 2, ciStep: 1 } : { coTile: 4, tilesX: 1, ciStep: 1 };
 }
 
 interface Plan {
@@ -80,6 +85,8 @@ interface Plan {
   readonly chOut: number;
   readonly co: number;
   readonly tx: number;
+  /** Input channels per loop iteration (divides chIn). */
+  readonly cs: number;
   readonly coBlocks: number;
   readonly wg: number;
   readonly lanes: number;
@@ -116,6 +123,8 @@ function plan(
   const M = winogradMatrices(m, WINOGRAD_POINTS[m]);
   const chIn = backward ? cout : cin;
   const chOut = backward ? cin : cout;
+  const maxStep = tuning.ciStep ?? d.ciStep;
+  const cs = [4, 2, 1].find((c) => c <= maxStep && chIn % c === 0)!;
   const coBlocks = Math.ceil(chOut / co);
   const np = M.n * M.n;
   const largest = Math.max(
@@ -139,6 +148,7 @@ function plan(
     chOut,
     co,
     tx,
+    cs,
     coBlocks,
     wg,
     lanes: defaultLanes(target),
@@ -291,7 +301,7 @@ ${indent(stores, 2)}
 
 function mainKernel(p: Plan, spec: ConvSpec, relu: boolean, pool: boolean, mask: boolean): Kernel {
   const { m, n, np, nq, co: CO, tx: TX, chIn: CIN, chOut: COUT, coBlocks, M } = p;
-  const { wg: WG, lanes: LANES, backward } = p;
+  const { wg: WG, lanes: LANES, backward, cs: CS } = p;
   const { n: N, h: H, w: W } = spec;
   if (pool && (H < 2 || W < 2)) {
     throw new Error(`winograd: a 2x2 pool needs 2x2 pixels, not ${H}x${W}`);
@@ -331,46 +341,64 @@ function mainKernel(p: Plan, spec: ConvSpec, relu: boolean, pool: boolean, mask:
     `${relu ? '_relu' : ''}${pool ? '_pool' : ''}${mask ? '_relumask' : ''}`;
 
   // --- the loop over input channels
-  const step: string[] = [
-    `// This lane's share of the channel's ${CO} x ${np} transformed weights (broadcast below).`,
-    ...range(regs).map((k) => `let ur${k} = u[ub + uo${k}];`),
-    `// Input patch: rows oy - 1 .. oy + ${m}, columns x0 - 1 .. x0 + ${PC - 2}; zero outside the image.`,
-  ];
-  for (const r of range(n))
-    for (const j of range(PC)) {
-      const d = j - 1;
-      const at = d === 0 ? `xr${r}` : d < 0 ? `xr${r} - 1u` : `xr${r} + ${d}u`;
-      step.push(`let d${r}_${j} = select(0.0, ${xs}[${at}], rok${r} && cok${j});`);
-    }
-  for (const t of range(TX)) {
-    step.push(`// Tile ${t}: V = B^T d B over patch columns ${t * m} .. ${t * m + n - 1}.`);
-    for (const i of range(n))
-      for (const c of range(n))
-        step.push(
-          `let s${t}_${i}_${c} = ${lin(
-            M.BT[i]!,
-            range(n).map((r) => `d${r}_${t * m + c}`),
-            '0.0',
-          )};`,
-        );
-    const Vt = range(n).flatMap((i) =>
-      range(n).map((j) =>
-        lin(
-          M.BT[j]!,
-          range(n).map((c) => `s${t}_${i}_${c}`),
-          '0.0',
-        ),
-      ),
+  // Per loop iteration CS input channels: the products of the CS channels are summed before
+  // they reach an accumulator (a loop-carried var costs a masked blend and store per update on
+  // lavapipe, as much as the multiply-add itself when each update has one product).
+  const step: string[] = [];
+  for (const c of range(CS)) {
+    const S = `${c}_`; // names of sub-step c
+    step.push(
+      `// Channel ci + ${c}: this lane's share of its ${CO} x ${np} transformed weights (broadcast below).`,
+      ...range(regs).map((k) => `let ur${S}${k} = u[ub + ${c * CO * nq}u + uo${k}];`),
+      `// Its input patch: rows oy - 1 .. oy + ${m}, columns x0 - 1 .. x0 + ${PC - 2}; zero outside the image.`,
     );
-    for (const q of range(nq))
-      step.push(`let v${t}_${q} = vec4<f32>(${Vt.slice(4 * q, 4 * q + 4).join(', ')});`);
+    for (const r of range(n))
+      for (const j of range(PC)) {
+        const d = j - 1;
+        const at = d === 0 ? `xr${r}` : d < 0 ? `xr${r} - 1u` : `xr${r} + ${d}u`;
+        const plane = c === 0 ? '' : ` + ${c}u * hw`;
+        step.push(`let d${S}${r}_${j} = select(0.0, ${xs}[${at}${plane}], rok${r} && cok${j});`);
+      }
+    for (const t of range(TX)) {
+      step.push(`// Tile ${t}: V = B^T d B over patch columns ${t * m} .. ${t * m + n - 1}.`);
+      for (const i of range(n))
+        for (const cc of range(n))
+          step.push(
+            `let s${S}${t}_${i}_${cc} = ${lin(
+              M.BT[i]!,
+              range(n).map((r) => `d${S}${r}_${t * m + cc}`),
+              '0.0',
+            )};`,
+          );
+      const Vt = range(n).flatMap((i) =>
+        range(n).map((j) =>
+          lin(
+            M.BT[j]!,
+            range(n).map((cc) => `s${S}${t}_${i}_${cc}`),
+            '0.0',
+          ),
+        ),
+      );
+      for (const q of range(nq))
+        step.push(`let v${S}${t}_${q} = vec4<f32>(${Vt.slice(4 * q, 4 * q + 4).join(', ')});`);
+    }
   }
   for (const co of range(CO)) {
-    step.push(`// Output channel co0 + ${co}: U * V, point by point.`);
+    step.push(
+      `// Output channel co0 + ${co}: U * V, point by point, summed over the ${CS} channels.`,
+    );
     for (const k of range(nq)) {
       const f = co * nq + k;
-      step.push(`let w${co}_${k} = subgroupBroadcast(ur${Math.floor(f / LANES)}, ${f % LANES}u);`);
-      for (const t of range(TX)) step.push(`${acc(co, t, k)} += w${co}_${k} * v${t}_${k};`);
+      for (const c of range(CS))
+        step.push(
+          `let w${c}_${co}_${k} = subgroupBroadcast(ur${c}_${Math.floor(f / LANES)}, ${f % LANES}u);`,
+        );
+      for (const t of range(TX))
+        step.push(
+          `${acc(co, t, k)} += ${range(CS)
+            .map((c) => `w${c}_${co}_${k} * v${c}_${t}_${k}`)
+            .join(' + ')};`,
+        );
     }
   }
 
@@ -458,7 +486,8 @@ ${fmtMatrix('B^T', M.BT)}
 ${fmtMatrix('A^T', M.AT)}
 //   Each invocation: ${CO} output channels x ${TX} tile${TX > 1 ? 's' : ''} of ${m} x ${m} pixels (${CO * TX * nq} vec4 accumulators, ${np} points each tile);
 //   per input channel it loads its ${n} x ${PC} input patch (scalar loads, masked: zero outside the image),
-//   transforms it (${TX} x ${np} points) and does ${CO * TX * nq} vec4 multiply-adds (unrolled).
+//   transforms it (${TX} x ${np} points) and does ${CO * TX * nq} vec4 multiply-adds (unrolled, ${CS} channel${CS > 1 ? 's' : ''} per
+//   iteration, their products summed before each accumulator update).
 //   Transformed weights: each lane of a group of ${LANES} loads ${regs} vec4s of the channel's ${CO * nq}, shared by
 //   subgroupBroadcast from lanes 0..${LANES - 1}; needs subgroup size >= ${LANES} (checked: writes NaN otherwise).
 //   Workgroup size ${WG}; grid: ceil(tiles / ${WG}) x ${coBlocks} block${coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
@@ -546,7 +575,8 @@ ${range(CO)
   .join('\n')}
   var xo = n * CIN * H * W;           // input channel ci of image n
   var ub = wid.y * CIN * CO_TILE * NQ; // its block of transformed weights
-  for (var ci = 0u; ci < CIN; ci++) {
+  let hw = H * W;
+  for (var ci = 0u; ci < CIN; ci += ${CS}u) {
 ${indent(
   range(n).map(
     (r) => `let xr${r} = xo + u32(iy${r} * i32(W) + i32(x0)); // row ${r} of the patch, column x0`,
@@ -554,8 +584,8 @@ ${indent(
   4,
 )}
 ${indent(step, 4)}
-    xo += H * W;
-    ub += CO_TILE * NQ;
+    xo += ${CS}u * hw;
+    ub += ${CS}u * CO_TILE * NQ;
   }
   ${subgroupGuardComment('LANES')}
   let ok = gid < dims.tiles;
@@ -609,10 +639,6 @@ export function applicableWinograd(m: WinogradM): Applicable {
     if (layer.kernel !== 3 || layer.pad !== 1 || !target.subgroups) return [];
     if (layer.op === 'conv-grad-data' && layer.pool) return [];
     const d = defaultWinogradTuning(m);
-    const tunings: Tuning[] = [
-      d,
-      ...[4, 8, 16].filter((c) => c !== d.coTile).map((coTile) => ({ coTile, tilesX: d.tilesX })),
-    ];
-    return tunings;
+    return [d, ...[4, 8].filter((c) => c !== d.coTile).map((coTile) => ({ ...d, coTile }))];
   };
 }
