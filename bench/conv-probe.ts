@@ -1,11 +1,15 @@
 /**
- * Times the convolution kernels (compiler/wgsl/conv.ts) on every distinct conv layer shape of
- * VGG-16 at 224 x 224, batch 1, and estimates the network's total conv time.
+ * Times the convolution kernels (compiler/wgsl/conv.ts, and the Winograd kernels of
+ * compiler/wgsl/winograd.ts) on every distinct conv layer shape of VGG-16 at 224 x 224, batch 1
+ * (or the MNIST net's at 28 x 28 with `--net mnist`), and estimates the network's total conv time.
  *
  *   npx tsc -p . && node dist/bench/conv-probe.js [--runs 5] [--layers 0,3] [--variants JSON]
+ *     [--net vgg16|mnist] [--batch N] [--pass forward|data]
  *
- * `--variants` takes a JSON list of ConvTuning objects (default `[{}]`, the defaults); variants
- * are timed interleaved, layer by layer, so that they see the same machine load (lavapipe runs
+ * `--variants` takes a JSON list of tunings (default `[{}]`, the direct kernel's defaults); an
+ * entry's `algorithm` field ('direct', 'winograd-f2', 'winograd-f4') picks the generator, the
+ * other fields are its tuning. `--pass data` times the data gradient instead of the forward
+ * convolution (dy -> dx, with the ReLU mask). Variants are timed interleaved, layer by layer, so that they see the same machine load (lavapipe runs
  * vary 20-50% between runs). Each run is one submit of the layer's kernels (weight pack, input
  * pad, conv), each in its own compute pass; GPU time comes from timestamp queries when the
  * adapter has them, else from wall time around `onSubmittedWorkDone`. Before awaiting, the
@@ -13,9 +17,21 @@
  * thread and takes a core from lavapipe. Reports the median of `--runs` runs after a warm-up,
  * and the pipeline creation time (including the first dispatch, where lavapipe compiles).
  */
-import { convKernels, convScratch, type ConvSpec, type ConvTuning } from '../compiler/wgsl/conv.js';
+import type { Tuning } from '../compiler/algorithms.js';
+import { convBackwardDataKernels } from '../compiler/wgsl/conv-backward.js';
+import { convKernels, convScratch, type ConvSpec } from '../compiler/wgsl/conv.js';
 import type { Kernel } from '../compiler/wgsl/kernel.js';
+import {
+  winogradBackwardDataKernels,
+  winogradKernels,
+  winogradMultiplies,
+  winogradScratch,
+} from '../compiler/wgsl/winograd.js';
 import { acquireGpu, checked, releaseGpu, targetOf, type Gpu } from '../runtime/device.js';
+import { kernelBindGroup } from '../runtime/executor.js';
+
+/** A generator and its tuning: `{ algorithm: 'winograd-f4', coTile: 8 }`. */
+type Variant = Tuning & { readonly algorithm?: 'direct' | 'winograd-f2' | 'winograd-f4' };
 
 interface Layer {
   readonly cin: number;
@@ -35,6 +51,13 @@ const VGG16: readonly Layer[] = [
   { cin: 256, cout: 512, hw: 28, count: 1 },
   { cin: 512, cout: 512, hw: 28, count: 2 },
   { cin: 512, cout: 512, hw: 14, count: 3 },
+];
+
+const MNIST: readonly Layer[] = [
+  { cin: 1, cout: 16, hw: 28, count: 1 },
+  { cin: 16, cout: 16, hw: 28, count: 1 },
+  { cin: 16, cout: 32, hw: 14, count: 1 },
+  { cin: 32, cout: 32, hw: 14, count: 1 },
 ];
 
 function arg(name: string): string | undefined {
@@ -68,29 +91,57 @@ function randomFill(n: number, seed: number, scale: number): Float32Array<ArrayB
   return a;
 }
 
-async function prepare(g: Gpu, spec: ConvSpec, tuning: ConvTuning): Promise<Prepared> {
-  const { device } = g;
+/** The kernels and scratch tensors of a variant (forward, or the data gradient with `data`). */
+function kernelsOf(
+  g: Gpu,
+  spec: ConvSpec,
+  v: Variant,
+  data: boolean,
+): { kernels: Kernel[]; scratch: { tensor: string; bytes: number }[] } {
   const target = targetOf(g);
-  const kernels = convKernels(spec, target, tuning);
+  const { algorithm = 'direct', ...tuning } = v;
+  if (algorithm === 'direct') {
+    return data
+      ? { kernels: convBackwardDataKernels({ ...spec, mask: true }, target, tuning), scratch: [] }
+      : { kernels: convKernels(spec, target, tuning), scratch: convScratch(spec, target, tuning) };
+  }
+  const m = algorithm === 'winograd-f2' ? 2 : 4;
+  return {
+    kernels: data
+      ? winogradBackwardDataKernels({ ...spec, mask: true, m }, target, tuning)
+      : winogradKernels({ ...spec, m }, target, tuning),
+    scratch: winogradScratch(spec, m, target, tuning, data),
+  };
+}
+
+async function prepare(g: Gpu, spec: ConvSpec, v: Variant, data: boolean): Promise<Prepared> {
+  const { device } = g;
+  const { kernels, scratch } = kernelsOf(g, spec, v, data);
+  const xBytes = spec.n * spec.cin * spec.h * spec.w * 4;
+  const yBytes = spec.n * spec.cout * spec.h * spec.w * 4;
   const sizes: Record<string, number> = {
-    x: spec.n * spec.cin * spec.h * spec.w * 4,
+    x: xBytes,
     w: spec.cout * spec.cin * spec.kernel * spec.kernel * 4,
     b: spec.cout * 4,
-    y: spec.n * spec.cout * spec.h * spec.w * 4,
+    y: yBytes,
+    dy: yBytes,
+    dx: xBytes,
+    mask_src: xBytes,
   };
-  for (const s of convScratch(spec, target, tuning)) sizes[s.tensor] = s.bytes;
+  for (const s of scratch) sizes[s.tensor] = s.bytes;
   const buffers = new Map<string, GPUBuffer>();
   for (const [name, size] of Object.entries(sizes)) {
     const buf = device.createBuffer({
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
     });
-    if (name === 'x' || name === 'w' || name === 'b') {
+    if (['x', 'w', 'b', 'dy', 'mask_src'].includes(name)) {
       const scale = name === 'w' ? 1 / Math.sqrt(spec.cin * 9) : 1;
       device.queue.writeBuffer(buf, 0, randomFill(size / 4, name.charCodeAt(0), scale));
     }
     buffers.set(name, buf);
   }
+  const uniforms: GPUBuffer[] = [];
   const t0 = performance.now();
   const { pipelines, groups } = await checked(g, `conv probe ${kernels.at(-1)!.name}`, () => {
     const pipelines = kernels.map((k) =>
@@ -100,21 +151,27 @@ async function prepare(g: Gpu, spec: ConvSpec, tuning: ConvTuning): Promise<Prep
       }),
     );
     const groups = kernels.map((k, i) =>
-      device.createBindGroup({
-        layout: pipelines[i]!.getBindGroupLayout(0),
-        entries: k.bindings.map((b) => ({
-          binding: b.binding,
-          resource: {
-            buffer: buffers.get(b.tensor)!,
-            offset: b.offsetBytes ?? 0,
-            ...(b.sizeBytes !== undefined ? { size: b.sizeBytes } : {}),
-          },
-        })),
-      }),
+      kernelBindGroup(
+        g,
+        pipelines[i]!,
+        k,
+        (b) => ({
+          buffer: buffers.get(b.tensor)!,
+          offset: b.offsetBytes ?? 0,
+          ...(b.sizeBytes !== undefined ? { size: b.sizeBytes } : {}),
+        }),
+        uniforms,
+      ),
     );
     return { pipelines, groups };
   });
-  const p = { kernels, pipelines, groups, buffers: [...buffers.values()], createMs: 0 };
+  const p = {
+    kernels,
+    pipelines,
+    groups,
+    buffers: [...buffers.values(), ...uniforms],
+    createMs: 0,
+  };
   await runOnce(g, p, undefined, 0);
   return { ...p, createMs: performance.now() - t0 };
 }
@@ -170,9 +227,19 @@ async function runOnce(
   return p.kernels.map((_, i) => Number(ts[2 * i + 1]! - ts[2 * i]!) / 1e6);
 }
 
+/** `, actual N GFLOP/s` (the point-wise multiplies it does) for a Winograd variant. */
+function actual(v: Variant, spec: ConvSpec, ms: number): string {
+  if (!v.algorithm || v.algorithm === 'direct') return '';
+  const flops = 2 * winogradMultiplies(spec, v.algorithm === 'winograd-f2' ? 2 : 4);
+  return ` (actual ${(flops / (ms * 1e6)).toFixed(1)})`;
+}
+
 async function main(): Promise<void> {
   const runs = Number(arg('runs') ?? 5);
-  const variants = JSON.parse(arg('variants') ?? '[{}]') as ConvTuning[];
+  const variants = JSON.parse(arg('variants') ?? '[{}]') as Variant[];
+  const net = arg('net') === 'mnist' ? MNIST : VGG16;
+  const batch = Number(arg('batch') ?? 1);
+  const data = arg('pass') === 'data';
   const only = arg('layers')
     ?.split(',')
     .map((s) => Number(s));
@@ -184,10 +251,10 @@ async function main(): Promise<void> {
       `median of ${runs} runs after a warm-up`,
   );
   const totals = variants.map(() => ({ ms: 0, flops: 0, auxMs: 0, createMs: 0, cpuMs: 0 }));
-  for (const [li, layer] of VGG16.entries()) {
+  for (const [li, layer] of net.entries()) {
     if (only && !only.includes(li)) continue;
     const spec: ConvSpec = {
-      n: 1,
+      n: batch,
       cin: layer.cin,
       h: layer.hw,
       w: layer.hw,
@@ -197,7 +264,7 @@ async function main(): Promise<void> {
       relu: true,
     };
     const prepared: Prepared[] = [];
-    for (const v of variants) prepared.push(await prepare(g, spec, v));
+    for (const v of variants) prepared.push(await prepare(g, spec, v, data));
     const qs = prepared.map((p) => {
       if (!timestamps) return undefined;
       const count = 2 * p.kernels.length;
@@ -243,7 +310,7 @@ async function main(): Promise<void> {
       console.log(
         `${variants.length > 1 ? `variant ${vi} ` : ''}conv3x3 ${layer.cin}->${layer.cout} ` +
           `${layer.hw}x${layer.hw} (x${layer.count}): ${convMs.toFixed(1)} ms, ` +
-          `${gflops.toFixed(1)} GFLOP/s` +
+          `${gflops.toFixed(1)} GFLOP/s${actual(variants[vi]!, spec, convMs)}` +
           (timestamps ? (auxMs > 0 ? `; aux passes ${auxMs.toFixed(2)} ms` : '') : ' (wall)') +
           `; ${(conv.flops / (cpuMs * 1e6)).toFixed(1)} GFLOP per CPU-s` +
           `; pipelines+first run ${p.createMs.toFixed(0)} ms`,
@@ -254,7 +321,7 @@ async function main(): Promise<void> {
   for (const [vi, t] of totals.entries()) {
     console.log(
       `${variants.length > 1 ? `variant ${vi} ${JSON.stringify(variants[vi])}: ` : ''}` +
-        `VGG-16 conv layers${only ? ' (selected)' : ''}: ${(t.flops / 1e9).toFixed(1)} GFLOP in ` +
+        `${net === MNIST ? 'MNIST' : 'VGG-16'} conv layers${only ? ' (selected)' : ''}: ${(t.flops / 1e9).toFixed(1)} GFLOP in ` +
         `${t.ms.toFixed(0)} ms conv + ${t.auxMs.toFixed(0)} ms aux passes = ` +
         `${(t.flops / ((t.ms + t.auxMs) * 1e6)).toFixed(1)} GFLOP/s ` +
         `(${(t.flops / (t.cpuMs * 1e6)).toFixed(1)} per CPU-s); ` +

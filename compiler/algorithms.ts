@@ -11,6 +11,7 @@
  */
 import { applicableGemm } from './wgsl/gemm.js';
 import type { TargetInfo } from './wgsl/kernel.js';
+import { applicableWinograd } from './wgsl/winograd.js';
 
 /** What `--conv` accepts: the direct kernels only, Winograd wherever it applies, or the choice. */
 export const CONV_MODES = ['direct', 'winograd', 'auto'] as const;
@@ -68,7 +69,7 @@ export type Applicable = (layer: LayerShape, target: TargetInfo) => readonly Tun
 
 export const APPLICABLE: Readonly<Record<Algorithm, Applicable>> = {
   direct: () => [{}],
-  'winograd-f2': () => [],
-  'winograd-f4': () => [],
+  'winograd-f2': applicableWinograd(2),
+  'winograd-f4': applicableWinograd(4),
   gemm: applicableGemm,
 };

@@ -15,7 +15,9 @@ import { lrnKernels } from '../wgsl/lrn.js';
 import { maxpoolKernels } from '../wgsl/maxpool.js';
 import { reluKernels } from '../wgsl/relu.js';
 import { softmaxKernels } from '../wgsl/softmax.js';
+import { winogradKernels, winogradScratch } from '../wgsl/winograd.js';
 import { fcLayer, prod, type LowerContext, type Lowered, type Rules } from './rule.js';
+import { winogradM, winogradOrDirect } from './winograd.js';
 
 /** The input `x` and output `y` of a one-input op, and the input's shape. */
 const io = (ctx: LowerContext) => {
@@ -85,6 +87,22 @@ export const forwardRules: Rules<ForwardOp['op']> = {
         relu,
         pool,
       };
+      if (op.kernel === 3) {
+        const layer = { op: 'conv', n, cin: c, cout: op.cout, h, w, kernel: 3, pad: 1, pool };
+        const chosen = winogradOrDirect(ctx.choose(layer), layer, target);
+        const m = winogradM(chosen.algorithm);
+        const tuning = chosen.tuning ?? {};
+        kernels = m
+          ? winogradKernels({ ...spec, m }, target, tuning)
+          : convKernels(spec, target, tuning);
+        Object.assign(
+          b,
+          ctx.scratch(
+            m ? winogradScratch(spec, m, target, tuning) : convScratch(spec, target, tuning),
+          ),
+        );
+        return { kernels, bind: { ...b, ...ctx.weights() }, algorithm: chosen };
+      }
       if (op.kernel === 1) {
         // A 1x1 conv is a matrix product per sample: the direct kernel or the GEMM.
         algorithm = ctx.choose({

@@ -20,7 +20,9 @@ import { maxpoolBackwardKernels } from '../wgsl/maxpool-backward.js';
 import { reluBackwardKernels } from '../wgsl/relu-backward.js';
 import { sgdKernels } from '../wgsl/sgd.js';
 import { softmaxXentKernels, xentGradKernels } from '../wgsl/softmax-xent.js';
+import { winogradBackwardDataKernels, winogradScratch } from '../wgsl/winograd.js';
 import { fcLayer, prod, type LowerContext, type Lowered, type Rules } from './rule.js';
+import { winogradM, winogradOrDirect } from './winograd.js';
 
 /** The loss head: soft-max + cross-entropy (fused) or its gradient from the soft-max output. */
 const lossHead =
@@ -69,6 +71,17 @@ const gradData = (ctx: LowerContext<Extract<TrainingOp, { mask: boolean }>>): Lo
     dx: ctx.out(),
   };
   if (node.op.mask) bind.mask_src = ctx.act(ctx.input(1).id);
+  if (node.op.op === 'conv-grad-data' && node.op.kernel === 3) {
+    const spec = { ...convSpec(ctx, cin, h, w, dy.out[0]), mask: node.op.mask };
+    const layer = { op: 'conv-grad-data', n, cin, cout: dy.out[0], h, w, kernel: 3, pad: 1 };
+    const chosen = winogradOrDirect(ctx.choose(layer), layer, target);
+    const m = winogradM(chosen.algorithm);
+    const kernels = m
+      ? winogradBackwardDataKernels({ ...spec, m }, target, chosen.tuning)
+      : convBackwardDataKernels(spec, target, chosen.tuning);
+    if (m) Object.assign(bind, ctx.scratch(winogradScratch(spec, m, target, chosen.tuning, true)));
+    return { kernels, bind, algorithm: chosen };
+  }
   if (node.op.op === 'conv-grad-data') {
     const spec = { ...convSpec(ctx, cin, h, w, dy.out[0]), mask: node.op.mask };
     return { kernels: convBackwardDataKernels(spec, target), bind };
