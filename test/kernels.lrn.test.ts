@@ -52,7 +52,7 @@ describe('lrn kernel', async () => {
   it('has a header comment naming the paper formula, flops and bytes', () => {
     const [k, ...rest] = lrnKernels({ n: 1, c: 64, h: 224, w: 224, ...ALEXNET }, targetOf(g));
     expect(rest).toEqual([]);
-    expect(k!.code.startsWith(`// ${k!.name}:`)).toBe(true);
+    expect(k!.code.startsWith('// lrn5_c64:')).toBe(true);
     expect(k!.name).toBe('lrn5_c64_224x224_n1');
     expect(k!.code).toContain("paper's formula");
     expect(k!.flops).toBeGreaterThan(0);

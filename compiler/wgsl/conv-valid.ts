@@ -27,8 +27,14 @@
  *
  * The loop body is unrolled over LANES x R x (TH * TW) multiply-adds only (K and CIN are loop
  * bounds), so lavapipe compiles it quickly.
+ *
+ * The batch, the spatial sizes (H, W, HO, WO), the chunk's first channel and channel count, the
+ * tile counts and the grid width are read at run time from the uniform struct `dims`
+ * (Kernel.uniforms), and the default pixel tile (4 x 4) does not depend on the map size: every
+ * scale of a dense evaluation, and every chunk of a split weight, runs one pipeline
+ * (docs/kernels.md, "Run-time sizes").
  */
-import { chunkBinding, chunkRange, fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
+import { chunkBinding, fcChunks, fcKernels, type FcChunk, type FcSpec } from './fc.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
 import {
   defaultLanes,
@@ -39,6 +45,7 @@ import {
   requirePositiveIntegers,
   SUBGROUP_NAN,
   subgroupGuardComment,
+  uniformStruct,
   useSubgroups,
   vectorOf,
   workgroupMain,
@@ -63,7 +70,10 @@ export interface ConvValidSpec {
 export interface ConvValidTuning {
   /** Output channels per lane, 1 to 4 (default 2). */
   readonly rowsPerLane?: number;
-  /** Output pixels per lane: tile height and width (default: balanced tiles of <= 16 pixels). */
+  /**
+   * Output pixels per lane: tile height and width (default 4 x 4, not chosen from the map size,
+   * so that every scale shares the code).
+   */
   readonly tileH?: number;
   readonly tileW?: number;
   /** Invocations per workgroup (default 64). */
@@ -122,6 +132,9 @@ export function convValidKernels(
 /** Balanced tile sides: the fewest tiles of at most `max` pixels on a side. */
 const balanced = (side: number, max: number): number => Math.ceil(side / Math.ceil(side / max));
 
+/** Pixel slots per lane by default: the unrolled accumulators of a tile of up to 16 pixels. */
+const SLOTS = 16;
+
 function chunkKernel(
   spec: ConvValidSpec,
   target: TargetInfo,
@@ -136,8 +149,10 @@ function chunkKernel(
   const WO = W - KW + 1;
   const KTOT = CIN * K * KW;
   const R = tuning.rowsPerLane ?? 2;
+  // The tile's shape is a run-time size (balanced to the map: 2x2 for a 2x2 output, 4x4 tiles
+  // for 10x10); only its number of pixel slots is a constant.
   const TW = tuning.tileW ?? balanced(WO, 4);
-  const TH = tuning.tileH ?? balanced(HO, Math.max(1, Math.floor(16 / TW)));
+  const TH = tuning.tileH ?? balanced(HO, Math.max(1, Math.floor(SLOTS / TW)));
   for (const [k, v, max] of [
     ['rowsPerLane', R, 4],
     ['tileW', TW, 16],
@@ -145,7 +160,7 @@ function chunkKernel(
   ] as const) {
     if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`conv-valid: bad ${k} ${v}`);
   }
-  const P = TH * TW;
+  const P = tuning.tileH === undefined && tuning.tileW === undefined ? SLOTS : TH * TW;
   const sg = useSubgroups(target, tuning);
   const LANES = sg ? (tuning.lanes ?? defaultLanes(target)) : 1;
   // vec4 weight loads when every row (and so every chunk) starts on a 16-byte boundary.
@@ -165,10 +180,25 @@ function chunkKernel(
 
   const rs = range(R);
   const ps = range(P);
-  const pix = (p: number): [number, number] => [Math.floor(p / TW), p % TW];
 
+  const what = `convvalid${K}x${KW}_c${CIN}_k${COUT}${relu ? '_relu' : ''}`;
   const name = `convvalid${K}x${KW}_c${CIN}_k${COUT}_${H}x${W}_n${N}${relu ? '_relu' : ''}${partSuffix(index, count)}`;
-  const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, KTOT);
+  const dims = uniformStruct(4, {
+    w: W,
+    hw: H * W,
+    chw: CIN * H * W,
+    ho: HO,
+    wo: WO,
+    row0: chunk.row0,
+    rows: chunk.rows,
+    th: TH,
+    tw: TW,
+    tiles_x: tilesX,
+    tiles_y: tilesY,
+    tiles,
+    total,
+    gx,
+  });
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
     chunkBinding(1, 'w', 'read', chunk, KTOT, count > 1),
@@ -184,30 +214,30 @@ function chunkKernel(
     `(${e}) / KK * HW + (${e}) % KK / KW * W + (${e}) % KW`;
 
   // The main loop body.
+  // The main loop body: this step's weights, then pixel slot by pixel slot (a slot outside the
+  // run-time tile is skipped: `live` is the same for the whole workgroup).
   const body: string[] = [];
+  for (const r of rs) {
+    for (let j = 0; j < STEP / V; j++) body.push(`let w${r}_${j} = w[wr${r} + k / ${V}u + ${j}u];`);
+  }
   if (sg) {
-    body.push(`let e = k + q;`, `let off = ${patchOffset('e')};`);
-    body.push(...ps.map((p) => `let xv${p} = x[px${p} + off];`));
-    for (const r of rs) {
-      for (let j = 0; j < STEP / V; j++)
-        body.push(`let w${r}_${j} = w[wr${r} + k / ${V}u + ${j}u];`);
-    }
-    for (let j = 0; j < STEP; j++) {
-      body.push(`{ // element k + ${j}, from lane ${j}`);
-      body.push(...ps.map((p) => `  let xs${p} = subgroupBroadcast(xv${p}, ${j}u);`));
-      for (const r of rs) body.push(...ps.map((p) => `  acc${r}_${p} += ${wEl(r, j)} * xs${p};`));
+    body.push(`let off = ${patchOffset('k + q')}; // element k + q, loaded by lane q`);
+    for (const p of ps) {
+      body.push(`if (live${p}) {`, `  let xv = x[px${p} + off];`);
+      for (let j = 0; j < STEP; j++) {
+        body.push(`  let xs${j} = subgroupBroadcast(xv, ${j}u); // element k + ${j}`);
+        body.push(...rs.map((r) => `  acc${r}_${p} += ${wEl(r, j)} * xs${j};`));
+      }
       body.push('}');
     }
   } else {
-    for (const r of rs) {
-      for (let j = 0; j < STEP / V; j++)
-        body.push(`let w${r}_${j} = w[wr${r} + k / ${V}u + ${j}u];`);
-    }
-    for (let j = 0; j < STEP; j++) {
-      body.push(`{ // element k + ${j}`);
-      body.push(`  let off = ${patchOffset(`k + ${j}u`)};`);
-      body.push(...ps.map((p) => `  let xs${p} = x[px${p} + off];`));
-      for (const r of rs) body.push(...ps.map((p) => `  acc${r}_${p} += ${wEl(r, j)} * xs${p};`));
+    for (let j = 0; j < STEP; j++) body.push(`let off${j} = ${patchOffset(`k + ${j}u`)};`);
+    for (const p of ps) {
+      body.push(`if (live${p}) {`);
+      for (let j = 0; j < STEP; j++) {
+        body.push(`  let xs${j} = x[px${p} + off${j}];`);
+        body.push(...rs.map((r) => `  acc${r}_${p} += ${wEl(r, j)} * xs${j};`));
+      }
       body.push('}');
     }
   }
@@ -221,55 +251,49 @@ function chunkKernel(
   for (var e = ${MAIN}u; e < KTOT; e++) {
     let off = ${patchOffset('e')};
 ${rs.map((r) => `    let wt${r} = ${wScalar(r, 'e')};`).join('\n')}
-${ps.map((p) => `    let xs${p} = x[px${p} + off];`).join('\n')}
-${rs.flatMap((r) => ps.map((p) => `    acc${r}_${p} += wt${r} * xs${p};`)).join('\n')}
+${ps
+  .map(
+    (p) =>
+      `    if (live${p}) {\n      let xs = x[px${p} + off];\n${rs.map((r) => `      acc${r}_${p} += wt${r} * xs;`).join('\n')}\n    }`,
+  )
+  .join('\n')}
   }`
       : '';
 
   const stores = rs.flatMap((r) =>
     ps.map((p) => {
-      const [ty, tx] = pix(p);
       const v = `acc${r}_${p} + b[ROW0 + row + ${r}u]`;
-      return `  if (row + ${r}u < ROWS && oy0 + ${ty}u < HO && ox0 + ${tx}u < WO) {
+      return `  if (live${p} && row + ${r}u < ROWS && sy${p} < HO && sx${p} < WO) {
     let v = ${sg ? `select(nan, ${v}, sgOk)` : v};
-    y[((nn * COUT + ROW0 + row + ${r}u) * HO + oy0 + ${ty}u) * WO + ox0 + ${tx}u] = ${relu ? 'max(v, 0.0)' : 'v'};
+    y[((nn * COUT + ROW0 + row + ${r}u) * HO + sy${p}) * WO + sx${p}] = ${relu ? 'max(v, 0.0)' : 'v'};
   }`;
     }),
   );
 
-  const code = `// ${name}: ${K}x${KW} convolution, no padding, stride 1${relu ? ' + ReLU' : ''}, one chunk of output channels.
+  const code = `// ${what}: ${K}x${KW} convolution, no padding, stride 1${relu ? ' + ReLU' : ''}, one chunk of output channels.
 //   y[n, co, oy, ox] = ${relu ? 'max(0, ' : ''}sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + ky, ox + kx] + b[co]${relu ? ')' : ''}
-//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${KW}] (torch layout; rows of ${KTOT})   b: [${COUT}]   y: [${N}, ${COUT}, ${HO}, ${WO}]
-//   This kernel: output channels ${chunk.row0}..${chunk.row0 + chunk.rows - 1} (chunk ${index + 1} of ${count}).${
-    count > 1
-      ? `\n//   'w' is bound from byte ${wOffset}, ${wSize} bytes (this chunk's rows only);` +
-        `\n//   'b' and 'y' are bound whole and indexed from channel ROW0.`
-      : ''
-  }
-//   Each lane owns ${R} output channel(s) x a ${TH}x${TW} pixel tile and walks its weight rows with
-//   ${V === 4 ? 'vec4' : 'scalar'} loads (each weight element loaded once per tile); x is ${
+//   x: [N, ${CIN}, H, W]   w: [${COUT}, ${CIN}, ${K}, ${KW}] (torch layout; rows of ${KTOT})   b: [${COUT}]   y: [N, ${COUT}, HO, WO]
+//   This kernel: output channels ROW0 .. ROW0 + ROWS - 1 (a chunk, or all of them). When the weight is
+//   split, 'w' is bound from the chunk's first row; 'b' and 'y' are bound whole and indexed from ROW0.
+//   N, the sizes, the chunk and the tile counts are read at run time from 'dims'.
+//   Each lane owns ${R} output channel(s) x a tile of up to ${P} pixels (th x tw, read at run time:
+//   slot p is pixel (p / tw, p % tw) of the tile, slots past th * tw are skipped) and walks its weight
+//   rows with ${V === 4 ? 'vec4' : 'scalar'} loads (each weight element loaded once per tile); x is ${
     sg
       ? `shared through subgroupBroadcast:\n//   lane q of each ${LANES} loads element k + q of every pixel's patch, lanes 0..${LANES - 1} broadcast\n//   (needs subgroup size >= ${LANES}: writes NaN otherwise).`
       : 'loaded by every lane.'
   }
-//   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${chGroups} channel group(s) x ${tiles} tile(s) (${tilesY}x${tilesX} per image), tiles fastest.
+//   Workgroup size ${WG}; dispatch (gx, gy, 1) = ceil(ROWS / ${WG * R}) channel groups x TILES tiles, tiles fastest.
 ${enableSubgroups(sg)}
 const COUT: u32 = ${COUT}u;
 const KW: u32 = ${KW}u;         // kernel width (height ${K})
 const KK: u32 = ${K * KW}u;
 const KTOT: u32 = ${KTOT}u;     // weights per output channel: CIN * KH * KW
-const W: u32 = ${W}u;
-const HW: u32 = ${H * W}u;
-const CHW: u32 = ${CIN * H * W}u;
-const HO: u32 = ${HO}u;
-const WO: u32 = ${WO}u;
-const ROW0: u32 = ${chunk.row0}u;      // first output channel of this chunk
-const ROWS: u32 = ${chunk.rows}u;      // output channels in this chunk
-const TILES_X: u32 = ${tilesX}u;
-const TILES_Y: u32 = ${tilesY}u;
-const TILES: u32 = ${tiles}u;          // pixel tiles over the batch
-const TOTAL: u32 = ${total}u;          // workgroups: channel groups x tiles
-const GX: u32 = ${gx}u;
+
+// Run-time sizes: x is N x CIN x h x w (hw = h * w, chw = CIN * h * w), y's planes ho x wo;
+// the chunk's channels row0 .. row0 + rows - 1; tiles of th x tw pixels, tiles_x x tiles_y per image, tiles
+// over the batch; total workgroups (channel groups x tiles), gx of them along x.
+${dims.wgsl}
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<${T}>;
@@ -277,23 +301,37 @@ const GX: u32 = ${gx}u;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 ${workgroupMain(WG, sg, true)}
-  let flat = wid.x + wid.y * GX;
+  let W = dims.w;
+  let HW = dims.hw;
+  let CHW = dims.chw;
+  let HO = dims.ho;
+  let WO = dims.wo;
+  let ROW0 = dims.row0;
+  let ROWS = dims.rows;
+  let TILES_X = dims.tiles_x;
+  let TILES_Y = dims.tiles_y;
+  let TILES = dims.tiles;
+  let TOTAL = dims.total;
+  let flat = wid.x + wid.y * dims.gx;
   if (flat >= TOTAL) { return; } // whole workgroups only: control flow stays uniform
   let tile = flat % TILES;
   let row = ((flat / TILES) * ${WG}u + lid) * ${R}u; // first channel of this lane, chunk-relative
   let tx = tile % TILES_X;
   let ty = (tile / TILES_X) % TILES_Y;
   let nn = tile / (TILES_X * TILES_Y);
-  let ox0 = tx * ${TW}u;
-  let oy0 = ty * ${TH}u;
+  let ox0 = tx * dims.tw;
+  let oy0 = ty * dims.th;
+  let pixels = dims.th * dims.tw; // live slots
   // Out-of-range channels and pixels are clamped for loading (every lane takes part in the
   // broadcasts) and skipped when storing.
 ${rs.map((r) => `  let wr${r} = min(row + ${r}u, ROWS - 1u) * ${KTOT / V}u;`).join('\n')}
 ${ps
-  .map((p) => {
-    const [ty, tx] = pix(p);
-    return `  let px${p} = nn * CHW + min(oy0 + ${ty}u, HO - 1u) * W + min(ox0 + ${tx}u, WO - 1u);`;
-  })
+  .map(
+    (p) => `  let live${p} = ${p}u < pixels;
+  let sy${p} = oy0 + ${p}u / dims.tw;
+  let sx${p} = ox0 + ${p}u % dims.tw;
+  let px${p} = nn * CHW + min(sy${p}, HO - 1u) * W + min(sx${p}, WO - 1u);`,
+  )
   .join('\n')}
 ${rs.flatMap((r) => ps.map((p) => `  var acc${r}_${p} = 0.0;`)).join('\n')}${sg ? `\n  let q = sid % ${LANES}u;` : ''}
   for (var k = 0u; k < ${MAIN}u; k += ${STEP}u) {
@@ -319,5 +357,6 @@ ${stores.join('\n')}
     bindings,
     flops: 2 * outs * KTOT + outs * (relu ? 2 : 1),
     bytes: f32Bytes(chunk.rows * KTOT + N * CIN * H * W + chunk.rows + outs),
+    uniforms: dims.uniforms,
   };
 }

@@ -4,7 +4,11 @@
  *
  * x is `[N, CIN, H, W]` (NCHW), w is `[COUT, CIN, K, K]` (torch Conv2d layout), b is `[COUT]`,
  * y is `[N, COUT, H, W]`, or `[N, COUT, floor(H / 2), floor(W / 2)]` with the pool: the tensors
- * as they are, one kernel, no scratch. Every shape is a WGSL constant of the generated kernel.
+ * as they are, one kernel, no scratch. The channel counts and tile sizes are WGSL constants; the
+ * batch and the spatial size (N, H, W, and the tile counts and grid width derived from them) are
+ * read at run time from the uniform struct `dims` (Kernel.uniforms), so one pipeline serves every
+ * image size and batch of a layer (docs/kernels.md, "Run-time sizes"). Whether W % 4 == 0 (vec4
+ * input rows) and whether H > 1 (default rows) stay code switches.
  *
  * The design follows what sets the speed on lavapipe (docs/dawn-and-lavapipe.md and
  * docs/conv-kernel.md): a storage-buffer load with a lane-varying address is a per-lane loop of
@@ -54,7 +58,7 @@ import {
   requirePositiveIntegers,
   sharedWeightsNote,
   subgroupGuard,
-  tileWorkgroupSize,
+  uniformStruct,
   useSubgroups,
   windowMasks,
   workgroupMain,
@@ -88,7 +92,10 @@ export interface ConvTuning {
   readonly rows?: number;
   /** Output columns per invocation: 4 (default) or 8. */
   readonly cols?: number;
-  /** Invocations per workgroup, a multiple of 8 (default: see defaultWorkgroupSize). */
+  /**
+   * Invocations per workgroup, a multiple of 8 (default: 8 on a software adapter, 64 elsewhere;
+   * not chosen from the tile count, so that the code does not depend on the image size).
+   */
   readonly workgroupSize?: number;
   /** Lanes that load the weights for their subgroup: 4 or 8. Needs subgroup size >= lanes. */
   readonly lanes?: 4 | 8;
@@ -132,6 +139,13 @@ interface Plan {
   readonly grid: readonly [number, number, number];
 }
 
+/**
+ * Default invocations per workgroup on a software adapter: lavapipe runs one workgroup at a time
+ * per thread, so one subgroup per workgroup leaves no subgroup idle at any image size (the
+ * measurements are in docs/kernels.md, "Run-time sizes").
+ */
+const SOFTWARE_WG = 8;
+
 function plan(spec: ConvSpec, target: TargetInfo, tuning: ConvTuning): Plan {
   const { n, cin, h, w, cout, kernel: K, pad: P } = spec;
   requirePositiveIntegers('conv', { n, cin, h, w, cout });
@@ -159,7 +173,7 @@ function plan(spec: ConvSpec, target: TargetInfo, tuning: ConvTuning): Plan {
   const tilesY = pool ? Math.ceil(oh / (rows / 2)) : Math.ceil(h / rows);
   const tiles = n * tilesY * tilesX;
   const wg = Math.min(
-    tuning.workgroupSize ?? tileWorkgroupSize(tiles, target.software),
+    tuning.workgroupSize ?? (target.software ? SOFTWARE_WG : 64),
     target.maxComputeInvocationsPerWorkgroup,
   );
   if (wg % 8 !== 0) throw new Error('conv: workgroupSize must be a multiple of 8');
@@ -222,6 +236,16 @@ export function convKernels(spec: ConvSpec, target: TargetInfo, tuning: ConvTuni
 
 function convKernel(p: Plan): Kernel {
   const { n: N, cin: CIN, h: H, w: W, cout: COUT, relu } = p.spec;
+  const dims = uniformStruct(5, {
+    h: H,
+    w: W,
+    oh: p.oh,
+    ow: p.ow,
+    tiles_x: p.tilesX,
+    tiles_y: p.tilesY,
+    tiles: p.tiles,
+    gx: p.grid[0],
+  });
   const { K, P, KK, coTile: CO, rows: R, cols: C, lanes: LANES, wg: WG } = p;
   const { pool, oh: OH, ow: OW } = p;
   const sg = p.subgroups;
@@ -358,7 +382,7 @@ function convKernel(p: Plan): Kernel {
       );
 
   const convFormula = `${relu ? 'max(0, ' : ''}b[co] + sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + ky - ${P}, ox + kx - ${P}]${relu ? ')' : ''}`;
-  const header = `// ${name}: ${K}x${K} convolution, stride 1, pad ${P}, + bias${relu ? ' + ReLU' : ''}${pool ? ' + 2x2 max pool, stride 2' : ''}.
+  const header = `// conv${K}x${K}_c${CIN}_k${COUT}${relu ? '_relu' : ''}${pool ? '_pool' : ''}: ${K}x${K} convolution, stride 1, pad ${P}, + bias${relu ? ' + ReLU' : ''}${pool ? ' + 2x2 max pool, stride 2' : ''}.
 ${
   pool
     ? `//   c[n, co, oy, ox] = ${convFormula}
@@ -366,7 +390,8 @@ ${
 //   dropped; the max propagates a NaN). Computed as ${relu ? 'max(0, b[co] + max of the sums)' : 'b[co] + max of the sums'}: the same floats.`
     : `//   y[n, co, oy, ox] = ${convFormula}`
 }
-//   x: [${N}, ${CIN}, ${H}, ${W}]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   b: [${COUT}]   y: [${N}, ${COUT}, ${OH}, ${OW}]
+//   x: [N, ${CIN}, H, W]   w: [${COUT}, ${CIN}, ${K}, ${K}] (torch layout)   b: [${COUT}]   y: [N, ${COUT}, ${pool ? 'H / 2, W / 2' : 'H, W'}]
+//   N, H, W (and the tile counts) are read at run time from 'dims'${xVec ? ' (W % 4 == 0)' : ''}.
 //   Each invocation: ${CO} output channels x ${R} row${R > 1 ? 's' : ''} x ${C} columns (${CO * R * G} vec4 accumulators);
 //   per input channel it loads its ${WR} x ${WC} input window (${
     xVec
@@ -380,21 +405,20 @@ ${
       : ''
   }
 //   Weights: ${sharedWeightsNote(sg, LANES, regs, BLOCK)}.
-//   Workgroup size ${WG}, all in one block of output channels; dispatch (${p.grid.join(', ')}) =
-//   ${p.tiles} pixel tiles (N x ${pool ? `ceil(OH / ${R / 2}) x ceil(OW / ${C / 2})` : `ceil(H / ${R}) x ceil(W / ${C})`}) / ${WG}, x ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
+//   Workgroup size ${WG}, all in one block of output channels; dispatch (dims.gx, ${p.coBlocks}, z) with
+//   gx * z >= the pixel tiles (N x ${pool ? `ceil(OH / ${R / 2}) x ceil(OW / ${C / 2})` : `ceil(H / ${R}) x ceil(W / ${C})`}) / ${WG}, y: ${p.coBlocks} block${p.coBlocks > 1 ? 's' : ''} of ${CO} output channels.`;
 
   const code = `${header}
 ${enableSubgroups(sg)}
 const CIN: u32 = ${CIN}u;
-const H: u32 = ${H}u;
-const W: u32 = ${W}u;
-const COUT: u32 = ${COUT}u;${pool ? `\nconst OH: u32 = ${OH}u;                 // pooled output rows, floor(H / 2)\nconst OW: u32 = ${OW}u;                 // pooled output columns, floor(W / 2)` : ''}
+const COUT: u32 = ${COUT}u;
 const KK: u32 = ${KK}u;                 // taps per filter
-const CO_TILE: u32 = ${CO}u;           // output channels per invocation
-const TILES_X: u32 = ${p.tilesX}u;           // pixel tiles per image row, ${pool ? `ceil(OW / ${C / 2})` : `ceil(W / ${C})`}
-const TILES_Y: u32 = ${p.tilesY}u;           // pixel tiles per image column, ${pool ? `ceil(OH / ${R / 2})` : `ceil(H / ${R})`}
-const TILES: u32 = ${p.tiles}u;          // pixel tiles in the batch
-const GX: u32 = ${p.grid[0]}u;${lanesConst(sg, LANES, 'the weights of a subgroup')}
+const CO_TILE: u32 = ${CO}u;           // output channels per invocation${lanesConst(sg, LANES, 'the weights of a subgroup')}
+
+// Run-time sizes: h, w the image; oh, ow the output (${pool ? 'floor(h / 2), floor(w / 2)' : 'h, w'});
+// tiles_x = ${pool ? `ceil(ow / ${C / 2})` : `ceil(w / ${C})`}, tiles_y = ${pool ? `ceil(oh / ${R / 2})` : `ceil(h / ${R})`} pixel tiles per row and column, tiles = N x both;
+// gx workgroups along x of the grid.
+${dims.wgsl}
 
 ${xScalar ? '@group(0) @binding(0) var<storage, read> x: array<f32>;\n' : ''}@group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -429,29 +453,34 @@ fn pool2(top: vec4<f32>, bottom: vec4<f32>) -> vec2<f32> {
 // of output channel co of image n, skipping what lies outside y. The bias and ReLU commute with
 // the max (both are monotone), so they are applied to the 2 maxima, not to 8 pixels.
 fn store(n: u32, co: u32, py: u32, px: u32, m: vec2<f32>, ok: bool) {
-  if (!ok || co >= COUT || py >= OH) { return; }
+  if (!ok || co >= COUT || py >= dims.oh) { return; }
   let v = ${act('m + b[co]')};
-  let at = ((n * COUT + co) * OH + py) * OW + px;
+  let at = ((n * COUT + co) * dims.oh + py) * dims.ow + px;
   for (var i = 0u; i < 2u; i++) {
-    if (px + i < OW) { y[at + i] = v[i]; }
+    if (px + i < dims.ow) { y[at + i] = v[i]; }
   }
 }`
     : `// Adds the bias, applies the activation and stores 4 pixels (row oy, columns ox..ox + 3) of
 // output channel co of image n, skipping what lies outside y.
 fn store(n: u32, co: u32, oy: u32, ox: u32, acc: vec4<f32>, ok: bool) {
-  if (!ok || co >= COUT || oy >= H) { return; }
+  if (!ok || co >= COUT || oy >= dims.h) { return; }
   let v = ${act('acc + b[co]')};
-  let at = ((n * COUT + co) * H + oy) * W + ox;
+  let at = ((n * COUT + co) * dims.h + oy) * dims.w + ox;
   for (var i = 0u; i < 4u; i++) {
-    if (ox + i < W) { y[at + i] = v[i]; }
+    if (ox + i < dims.w) { y[at + i] = v[i]; }
   }
 }`
 }
 
 ${workgroupMain(WG, sg, true)}
+  let H = dims.h;
+  let W = dims.w;${pool ? '\n  let OH = dims.oh;\n  let OW = dims.ow;' : ''}
+  let TILES_X = dims.tiles_x;
+  let TILES_Y = dims.tiles_y;
+  let TILES = dims.tiles;
   // Pixel tile of this invocation; tiles past the end are clamped for loading (every lane
   // takes part in the broadcasts) and not stored.
-  let gid = (wid.z * GX + wid.x) * ${WG}u + lid;
+  let gid = (wid.z * dims.gx + wid.x) * ${WG}u + lid;
   let t = min(gid, TILES - 1u);
   let n = t / (TILES_Y * TILES_X);
   let oy = (t / TILES_X) % TILES_Y * ${R}u;
@@ -499,5 +528,6 @@ ${indent(stores, 2)}
     // With the pool: 3 comparisons per pooled output, as the maxpool kernel counts them.
     flops: 2 * N * COUT * H * W * CIN * KK + (pool ? 3 * N * COUT * OH * OW : 0),
     bytes: f32Bytes(N * CIN * H * W + COUT * CIN * KK + COUT + N * COUT * OH * OW),
+    uniforms: dims.uniforms,
   };
 }

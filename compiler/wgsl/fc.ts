@@ -21,7 +21,13 @@
  *
  * A weight larger than `maxStorageBufferBindingSize` (VGG-16's FC6, 392 MiB, on lavapipe's
  * 128 MiB) is split by output rows into chunks; each chunk is its own Kernel that binds its byte
- * range of 'w' and carries its first row as a WGSL constant (y and b are bound whole).
+ * range of 'w' (y and b are bound whole).
+ *
+ * The batch N, the chunk's first row and row count, and the grid (row groups, tiles, width) are
+ * read at run time from the uniform struct `dims` (Kernel.uniforms): every chunk, the last and
+ * shorter one included, and every batch of 8 or more share one WGSL module and so one pipeline
+ * (docs/kernels.md, "Run-time sizes"). The batch tile (min(N, 8) samples per lane) stays a
+ * constant: batches below 8 each have their own code.
  *
  * Dropout epilogue: after the bias and the ReLU, each output is scaled by keep(i) / (1 - p) with
  * i = n * OUT + o, its element index in the [N, OUT] output: the index, hash and scale of the
@@ -43,6 +49,7 @@ import {
   range,
   requirePositiveIntegers,
   scope,
+  uniformStruct,
   useSubgroups,
   vectorOf,
   workgroupMain,
@@ -195,7 +202,14 @@ function fcChunkKernel(
 
   const dropTag = dropout ? `_drop${nameTag(dropout.p)}` : '';
   const name = `fc_${IN}x${OUT}_n${N}${relu ? '_relu' : ''}${dropTag}${partSuffix(index, count)}`;
-  const { offsetBytes: wOffset, sizeBytes: wSize } = chunkRange(chunk, IN);
+  const dims = uniformStruct(5, {
+    n: N,
+    row0: chunk.row0,
+    rows: chunk.rows,
+    row_groups: rowGroups,
+    tiles: rowGroups * batchTiles,
+    gx,
+  });
   const bindings: KernelBinding[] = [
     { binding: 0, tensor: 'x', access: 'read' },
     chunkBinding(1, 'w', 'read', chunk, IN, count > 1),
@@ -222,27 +236,23 @@ ${pad}}`;
 
   const what = `${relu ? ' + ReLU' : ''}${dropout ? ` + dropout (p = ${dropout.p})` : ''}`;
   const formula = `${relu ? 'max(0, ' : ''}sum_i x[n, i] * w[o, i] + b[o]${relu ? ')' : ''}`;
-  const header = `// ${name}: fully connected layer${what}, one chunk of output rows.
+  const header = `// fc_${IN}x${OUT}${relu ? '_relu' : ''}${dropTag}: fully connected layer${what}, one chunk of output rows.
 //   y[n, o] = ${dropout ? `(${formula}) * keep(n * OUT + o) / (1 - p)` : formula}${
     dropout
       ? '\n//   keep(i): the dropout mask of compiler/wgsl/dropout.ts, key from params = [seed, step, stream, unused].'
       : ''
   }
-//   x: [${N}, ${IN}]   w: [${OUT}, ${IN}] (torch Linear layout)   b: [${OUT}]   y: [${N}, ${OUT}]
-//   This kernel: rows ${chunk.row0}..${chunk.row0 + chunk.rows - 1} (chunk ${index + 1} of ${count}).${
-    count > 1
-      ? `\n//   'w' is bound from byte ${wOffset}, ${wSize} bytes (this chunk's rows only);` +
-        `\n//   'b' and 'y' are bound whole and indexed from row ROW0.`
-      : ''
-  }`;
-  const consts = `const N: u32 = ${N}u;
-const OUT: u32 = ${OUT}u;
+//   x: [N, ${IN}]   w: [${OUT}, ${IN}] (torch Linear layout)   b: [${OUT}]   y: [N, ${OUT}]
+//   This kernel: rows ROW0 .. ROW0 + ROWS - 1 (a chunk, or all of them). When the weight is split,
+//   'w' is bound from the chunk's first row; 'b' and 'y' are bound whole and indexed from ROW0.
+//   N, the chunk and the grid are read at run time from 'dims'.`;
+  const consts = `const OUT: u32 = ${OUT}u;
 const K: u32 = ${K}u;         // ${T} per row
-const ROW0: u32 = ${chunk.row0}u;      // first output row of this chunk
-const ROWS: u32 = ${chunk.rows}u;      // rows in this chunk
-const ROW_GROUPS: u32 = ${rowGroups}u; // workgroups along the rows
-const TILES: u32 = ${rowGroups * batchTiles}u;     // row groups x batch tiles
-const GX: u32 = ${gx}u;          // workgroups along x (the grid is folded into 2-D)
+
+// Run-time sizes: the batch n; the chunk's rows row0 .. row0 + rows - 1; the grid: row_groups
+// workgroups along the rows, tiles = row groups x batch tiles, gx workgroups along x (the grid is
+// folded into 2-D).
+${dims.wgsl}
 
 @group(0) @binding(0) var<storage, read> x: array<${T}>;
 @group(0) @binding(1) var<storage, read> w: array<${T}>;
@@ -252,6 +262,10 @@ const GX: u32 = ${gx}u;          // workgroups along x (the grid is folded into 
       ? `\n@group(0) @binding(4) var<storage, read> params: vec4<u32>;\n\n${dropoutMaskWgsl(dropout.p)}`
       : ''
   }`;
+  const sizeLets = indent(
+    ['N', 'ROW0', 'ROWS', 'ROW_GROUPS', 'TILES'].map((u) => `let ${u} = dims.${u.toLowerCase()};`),
+    2,
+  );
   // The dropout key, once per invocation (after the early return; it is not a subgroup op).
   const keyLine = dropout ? '\n  let key = dropout_key(params);' : '';
   const loadOffsets = `${rs.map((r) => `  let wr${r} = min(row + ${r}u, ROWS - 1u) * K;`).join('\n')}
@@ -283,12 +297,13 @@ ${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b} = ${T}(0.0);`)).join('\n')
 //   Design 'rows': each lane owns ${plural(R, 'consecutive row')} x ${plural(B, 'sample')} and walks all of in with
 //   ${V === 4 ? 'vec4' : 'scalar'} loads, so each weight element is loaded once per batch tile; no reduction.
 //   x is ${sg ? 'shared through subgroupBroadcast: each lane loads x[k + sid % 4], lanes 0..3 broadcast' : 'loaded by every lane'}.
-//   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${plural(rowGroups, 'row group')} x ${plural(batchTiles, 'batch tile')}.
+//   Workgroup size ${WG}; dispatch (gx, gy, 1) = ceil(ROWS / ${rowsPerGroup}) row groups x ceil(N / ${B}) batch tiles.
 ${enableSubgroups(sg)}
 ${consts}
 
 ${workgroupMain(WG, sg, false)}
-  let tile = wid.x + wid.y * GX;
+${sizeLets}
+  let tile = wid.x + wid.y * dims.gx;
   if (tile >= TILES) { return; } // whole workgroups only: control flow stays uniform
   let row = ((tile % ROW_GROUPS) * ${WG}u + lid) * ${R}u; // first row of this lane, chunk-relative
   let n0 = (tile / ROW_GROUPS) * ${B}u;                   // first sample of this lane${keyLine}
@@ -307,7 +322,7 @@ ${rs.flatMap((r) => bs.map((b) => store(`${r}u`, `${b}u`, hsum(`acc${r}_${b}`), 
 //   Design 'reduce': a workgroup owns ${plural(R, 'row')} x ${plural(B, 'sample')}; its ${WG} lanes stride along in
 //   (lane l reads ${V === 4 ? 'vec4' : 'element'} l, l + ${WG}, ...: adjacent lanes read adjacent memory), then a tree
 //   reduction in workgroup memory sums the ${WG} partial sums of each output.
-//   Workgroup size ${WG}; dispatch (${gx}, ${gy}, 1) = ${plural(rowGroups, 'row group')} x ${plural(batchTiles, 'batch tile')}.
+//   Workgroup size ${WG}; dispatch (gx, gy, 1) = ceil(ROWS / ${rowsPerGroup}) row groups x ceil(N / ${B}) batch tiles.
 
 ${consts}
 
@@ -316,7 +331,8 @@ var<workgroup> part: array<f32, ${J * WG}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let tile = wid.x + wid.y * GX;
+${sizeLets}
+  let tile = wid.x + wid.y * dims.gx;
   if (tile >= TILES) { return; } // whole workgroups only: barriers stay in uniform control flow
   let row = (tile % ROW_GROUPS) * ${R}u; // first row of this workgroup, chunk-relative
   let n0 = (tile / ROW_GROUPS) * ${B}u;  // first sample of this workgroup${keyLine}
@@ -354,6 +370,7 @@ ${store('r', 'bb', `part[lid * ${WG}u]`, '    ')}
     bindings,
     flops: 2 * N * IN * chunk.rows + N * chunk.rows * (1 + (relu ? 1 : 0) + (dropout ? 1 : 0)),
     bytes: f32Bytes(chunk.rows * IN + N * IN + chunk.rows + N * chunk.rows) + (dropout ? 16 : 0),
+    uniforms: dims.uniforms,
   };
 }
 

@@ -14,6 +14,10 @@
  * that window length so that every register has a fixed role in each unrolled step (a ring buffer
  * with static indices): every input element is loaded once and every output stored once, and the
  * sum of squares is recomputed from the registers each step (no running sum, so no cancellation).
+ *
+ * The channel count and the window are WGSL constants; the plane size, the invocation count and
+ * the grid width are read at run time from the uniform struct `dims` (Kernel.uniforms), so one
+ * pipeline serves every image size and batch (whether H * W % 4 == 0 stays a code switch).
  */
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
 import {
@@ -22,6 +26,7 @@ import {
   invocationMain,
   range,
   requirePositiveIntegers,
+  uniformStruct,
   vectorOf,
 } from './template.js';
 
@@ -69,20 +74,18 @@ export function lrnKernels(spec: LrnSpec, target: TargetInfo): Kernel[] {
     }`;
 
   const name = `lrn${size}_c${c}_${h}x${w}_n${n}`;
-  const code = `// ${name}: cross-channel local response normalisation (AlexNet, as written in the VGG paper):
+  const dims = uniformStruct(2, { p: P, invocations, gx });
+  const code = `// lrn${size}_c${c}: cross-channel local response normalisation (AlexNet, as written in the VGG paper):
 //   y[i] = x[i] / (k + alpha * sum_{j=max(0,i-${half})}^{min(C-1,i+${half})} x[j]^2)^beta
 //   with k = ${k}, alpha = ${alpha}, beta = ${beta}, size = ${size} (window ${L} channels).
 //   NOTE: the paper's formula: alpha multiplies the sum directly (PyTorch's LocalResponseNorm
 //   divides alpha by size).
-//   x, y: [${n}, ${c}, ${h}, ${w}] (NCHW, f32)
+//   x, y: [N, ${c}, H, W] (NCHW, f32); N, H, W are read at run time from 'dims'
 //   Each invocation: ${V === 4 ? '4 adjacent pixel positions (vec4)' : 'one pixel position'} of one sample, all ${c} channels,
 //   the last ${L} channels kept in registers r0..r${L - 1} (loop unrolled by ${L}).
-//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), ${invocations} invocations.
+//   Workgroup size ${WORKGROUP}; dispatch (gx, gy, 1), one invocation per ${T} of a channel plane.
 
 const C: u32 = ${c}u;
-const P: u32 = ${P}u;          // ${T} per channel plane
-const INVOCATIONS: u32 = ${invocations}u;
-const GX: u32 = ${gx}u;
 const K: f32 = ${f32Literal(k, 'lrn')};
 const ALPHA: f32 = ${f32Literal(alpha, 'lrn')};
 const BETA: f32 = ${f32Literal(beta, 'lrn')};
@@ -90,7 +93,11 @@ const BETA: f32 = ${f32Literal(beta, 'lrn')};
 @group(0) @binding(0) var<storage, read> x: array<${T}>;
 @group(0) @binding(1) var<storage, read_write> y: array<${T}>;
 
-${invocationMain(WORKGROUP)}
+// Run-time sizes: p ${T} per channel plane (H * W${V === 4 ? ' / 4' : ''}), invocations = N x p, gx workgroups along x.
+${dims.wgsl}
+
+${invocationMain(WORKGROUP, { gx: 'dims.gx', invocations: 'dims.invocations' })}
+  let P = dims.p;
   let img = i / P;
   let p0 = i % P;
   // x[img, ch, pixel p0] and y[...] are element ch * P + p.
@@ -120,6 +127,7 @@ ${ring.map(step).join('\n')}
       // Per output: L multiply-adds for the sum, k + alpha * s (2), pow (~3), the product (1).
       flops: n * c * plane * (2 * L + 6),
       bytes: f32Bytes(2 * n * c * plane),
+      uniforms: dims.uniforms,
     },
   ];
 }

@@ -205,11 +205,19 @@ export const invocationGrid = (
 /**
  * `@compute` and the head of `main` for a kernel of one item per invocation, the grid folded
  * into 2-D (GX workgroups per row, a WGSL constant): `i` is the item, INVOCATIONS its bound.
+ * `sizes` names other WGSL expressions for the two, e.g. `dims.gx` and `dims.invocations` of a
+ * kernel that reads them at run time (`uniformStruct`).
  */
-export const invocationMain = (wg: number): string => `@compute @workgroup_size(${wg})
+export const invocationMain = (
+  wg: number,
+  sizes: { readonly gx: string; readonly invocations: string } = {
+    gx: 'GX',
+    invocations: 'INVOCATIONS',
+  },
+): string => `@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * (GX * ${wg}u);
-  if (i >= INVOCATIONS) { return; }`;
+  let i = gid.x + gid.y * (${sizes.gx} * ${wg}u);
+  if (i >= ${sizes.invocations}) { return; }`;
 
 /**
  * `invocationMain` with the sizes read at run time: the grid's row length from the dispatch
