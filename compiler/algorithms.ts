@@ -9,6 +9,7 @@
  * A chooser is a pure function of the layer: compiler/ reads no files; the runtime loads the
  * cache and hands its table in.
  */
+import { directTunings } from './wgsl/conv-select.js';
 import type { TargetInfo } from './wgsl/kernel.js';
 
 /** What `--conv` accepts: the direct kernels only, Winograd wherever it applies, or the choice. */
@@ -66,7 +67,7 @@ export type Tuning = Readonly<Record<string, number | boolean>>;
 export type Applicable = (layer: LayerShape, target: TargetInfo) => readonly Tuning[];
 
 export const APPLICABLE: Readonly<Record<Algorithm, Applicable>> = {
-  direct: () => [{}],
+  direct: (layer) => directTunings(layer),
   'winograd-f2': () => [],
   'winograd-f4': () => [],
   gemm: () => [],

@@ -15,8 +15,9 @@ import { VggcError, error } from '../dsl/diagnostics.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { fittingBatch } from './infer.js';
 import { PlanCache, type Fill } from './plan-cache.js';
+import { convChooser, type ConvOptions } from './tuning.js';
 
-export interface DenseOptions {
+export interface DenseOptions extends ConvOptions {
   readonly fuse?: FuseOption;
   /** Largest batch compiled at once (default 8); smaller when an activation would not fit. */
   readonly maxBatch?: number;
@@ -67,6 +68,7 @@ export async function createDenseInference(
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
   const plans = new PlanCache(gpu, { weights });
+  const choose = convChooser(gpu, options);
   const batchFor = (g: TypedGraph): number =>
     fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
 
@@ -84,7 +86,7 @@ export async function createDenseInference(
         );
       }
       const compile = (batch: number) =>
-        dense.plan(input, { target, batch, fuse: options.fuse ?? true });
+        dense.plan(input, { target, batch, fuse: options.fuse ?? true, choose });
       const slice = Math.max(1, Math.min(batchFor(g), slicing.maxSlice ?? Infinity));
       const pad = slicing.pad ?? false;
       const scores = await plans.run(key, compile, n, x, { slice, pad });

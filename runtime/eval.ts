@@ -36,6 +36,7 @@ import { classScores, createDenseInference, type DenseInference } from './dense.
 import type { Gpu } from './device.js';
 import { SafetensorsFile } from './safetensors.js';
 import { NO_COUNTS, addCounts, topKCounts, type TopKCounts } from './topk.js';
+import type { ConvOptions } from './tuning.js';
 
 /** Crops per side of the multi-crop grid (the paper's 5 x 5). */
 export const CROP_GRID = 5;
@@ -104,6 +105,8 @@ export interface EvalOptions {
   readonly maxBatch?: number;
   readonly fuse?: FuseOption;
   readonly gpu?: Gpu;
+  /** The algorithm of each layer (runtime/tuning.ts): `--conv` and the tuning table. */
+  readonly conv?: ConvOptions;
 }
 
 export interface Posteriors {
@@ -156,6 +159,7 @@ export async function createEvaluator(
     maxBatch: options.maxBatch ?? 16,
     ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
     ...(options.gpu ? { gpu: options.gpu } : {}),
+    ...options.conv,
   });
 
   const subtractMean = (img: Float32Array, plane: number) => {

@@ -7,8 +7,9 @@ import { numel } from '../compiler/ir.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { PlanCache } from './plan-cache.js';
+import { convChooser, type ConvOptions } from './tuning.js';
 
-export interface InferOptions {
+export interface InferOptions extends ConvOptions {
   readonly fuse?: FuseOption;
   readonly output?: OutputKind;
   /** Largest batch compiled at once (default 32). */
@@ -40,12 +41,14 @@ export async function createInference(
   const target = targetOf(gpu);
   const batch = fittingBatch(graph, target.maxStorageBufferBindingSize, options.maxBatch ?? 32);
   const plans = new PlanCache(gpu, { weights });
+  const choose = convChooser(gpu, options);
   const compile = (n: number) =>
     compileInference(graph, {
       target,
       batch: n,
       fuse: options.fuse ?? true,
       output: options.output ?? 'logits',
+      choose,
     });
   const first = await plans.executor('main', batch, compile);
   return {

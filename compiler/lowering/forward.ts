@@ -82,8 +82,15 @@ export const forwardRules: Rules<ForwardOp['op']> = {
         relu,
         pool,
       };
-      kernels = convKernels(spec, target);
-      Object.assign(b, ctx.scratch(convScratch(spec, target)));
+      const layer = { op: 'conv', n, cin: c, cout: op.cout, h, w, kernel: op.kernel, pad: op.pad };
+      const algorithm = ctx.choose(pool ? { ...layer, pool } : layer);
+      if (algorithm.algorithm !== 'direct') {
+        throw new Error(`internal: no ${algorithm.algorithm} kernel for conv node ${node.id}`);
+      }
+      const tuning = algorithm.tuning ?? {};
+      kernels = convKernels(spec, target, tuning);
+      Object.assign(b, ctx.scratch(convScratch(spec, target, tuning)));
+      return { kernels, bind: { ...b, ...ctx.weights() }, algorithm };
     }
     return { kernels, bind: { ...b, ...ctx.weights() } };
   },
