@@ -100,7 +100,7 @@ export function convPairOption(
     const parts = t.split(',');
     if (parts.length > 2 || parts.some((p) => !choices.includes(p))) {
       fail(
-        `${flag} must be one of ${oneOf(choices)}, or two of them separated by a comma, not '${t}'`,
+        `${flag} must be ${oneOf(choices)}, or two of them separated by a comma, not '${t}'`,
       );
     }
     if (parts.length === 2 && parts[0] === parts[1]) {
