@@ -85,3 +85,25 @@ export function flagName(setting: string, negated = false): string {
   const kebab = setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   return `--${negated ? 'no-' : ''}${kebab}`;
 }
+
+/**
+ * One of `choices`, or two of them comma-separated (`direct,auto`): `vggc bench --conv`, which
+ * compares two settings as `--fuse` compares fused with unfused. Parsed to a list of one or two.
+ */
+export function convPairOption(
+  flags: string,
+  description: string,
+  choices: readonly string[],
+): Option {
+  const flag = longFlag(flags);
+  return new Option(flags, description).argParser((t: string) => {
+    const parts = t.split(',');
+    if (parts.length > 2 || parts.some((p) => !choices.includes(p))) {
+      fail(`${flag} must be ${oneOf(choices)}, or two of them separated by a comma, not '${t}'`);
+    }
+    if (parts.length === 2 && parts[0] === parts[1]) {
+      fail(`${flag} compares two different settings, not '${t}'`);
+    }
+    return parts;
+  });
+}

@@ -1,6 +1,7 @@
 /**
  * `vggc bench FILE [--model NAME] [--input CxHxW] [--batch N] [--train] [--dense Q1,Q2,...]
- * [--runs N] [--fuse a,b | --no-fuse] [--weights W] [--json] [--chart OUT.svg]`
+ * [--runs N] [--fuse a,b | --no-fuse] [--conv MODE | --conv A,B] [--weights W] [--json]
+ * [--chart OUT.svg]`
  *
  * Flags to runtime/bench.ts `benchModel`, then its result printed: a table (or, with --json, one
  * object on stdout) and, with --chart, the per-kernel fused-vs-unfused bar chart as SVG.
@@ -13,7 +14,10 @@ import {
   type BenchCase,
   type BenchResult,
   type BenchVariant,
+  type ConvCase,
 } from '../runtime/bench.js';
+import type { ConvMode } from '../compiler/algorithms.js';
+import { commandConvOptions } from '../runtime/tuning.js';
 import { writeFileAtomic } from '../runtime/fsutil.js';
 import { checkOutputs } from '../runtime/outputs.js';
 import { loadWeights } from '../runtime/weights.js';
@@ -29,6 +33,8 @@ export interface BenchFlags extends ModelFlags, FuseFlags {
   readonly weights?: string;
   readonly json?: boolean;
   readonly chart?: string;
+  /** `--conv A` or `--conv A,B` (cli/args.ts convPairOption). */
+  readonly conv?: readonly ConvMode[];
 }
 
 export async function runBench(
@@ -40,7 +46,9 @@ export async function runBench(
 ): Promise<void> {
   const fuse = fuseOption(flags);
   if (flags.chart !== undefined) {
-    if (fuse === false) fail('--chart compares fused with unfused kernels: drop --no-fuse');
+    if (fuse === false && flags.conv?.length !== 2) {
+      fail('--chart compares fused with unfused kernels: drop --no-fuse');
+    }
     checkOutputs(
       [{ path: flags.chart, what: '--chart' }],
       [
@@ -52,8 +60,15 @@ export async function runBench(
   const graph = loadModel(file, flags);
   const weights = flags.weights ? await loadWeights(flags.weights, graph) : undefined;
   const date = new Date().toISOString();
+  const conv = flags.conv ?? ['auto'];
+  const warn = (line: string) => progress(line);
+  const tuning = conv.includes('auto')
+    ? (await commandConvOptions('auto', { warn })).tuning
+    : undefined;
   const result = await benchModel(graph, {
     fuse,
+    conv: conv.length === 2 ? [conv[0]!, conv[1]!] : conv[0]!,
+    ...(tuning ? { tuning } : {}),
     ...(flags.batch !== undefined ? { batch: flags.batch } : {}),
     ...(flags.runs !== undefined ? { runs: flags.runs } : {}),
     ...(flags.train ? { train: true } : {}),
@@ -73,12 +88,12 @@ export async function runBench(
   }
 }
 
-const label = (c: BenchCase) => `${c.name} ${formatShape(c.input)}`;
+const label = (c: Pick<BenchCase, 'name' | 'input'>) => `${c.name} ${formatShape(c.input)}`;
 const ms = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(3));
 
 function report(r: BenchResult, weights: string | undefined): string {
   const head =
-    `${r.model} on ${r.adapter.description}: batch ${r.cases[0]!.batch}, ` +
+    `${r.model} on ${r.adapter.description}: batch ${(r.cases[0] ?? r.convCases?.[0])!.batch}, ` +
     `${weights ? `weights ${weights}` : 'random weights'}, ` +
     `median of ${r.runs} run${r.runs === 1 ? '' : 's'} after warm-up` +
     (r.profiles > 0 ? `; GPU ms: sum of kernel times, median of ${r.profiles} profiles` : '');
@@ -111,6 +126,7 @@ function report(r: BenchResult, weights: string | undefined): string {
       ]);
     }
   }
+  if (r.convCases) return [head, ...r.convCases.map(convReport)].join('\n');
   const parts = [
     head,
     '',
@@ -151,8 +167,66 @@ function report(r: BenchResult, weights: string | undefined): string {
   return parts.join('\n');
 }
 
+/** A `--conv A,B` case: both plans, their ratio, and per layer both algorithms and times. */
+function convReport(c: ConvCase): string {
+  const [a, b] = c.conv;
+  const row = (mode: string, v: BenchVariant) => [
+    label(c),
+    `--conv ${mode}`,
+    ms(v.medianMs),
+    ms(v.minMs),
+    ms(v.maxMs),
+    ms(v.gpuMs),
+    String(v.dispatches),
+    (v.flops / 1e9).toFixed(3),
+    v.gflops.toFixed(2),
+  ];
+  const parts = [
+    '',
+    renderTable(
+      ['case', 'plan', 'median ms', 'min ms', 'max ms', 'GPU ms', 'dispatches', 'GFLOP', 'GFLOP/s'],
+      [
+        row(a, c.variants[0]),
+        row(b, c.variants[1]),
+        [
+          '',
+          `${a}/${b}`,
+          String(c.ratio),
+          '',
+          '',
+          c.gpuRatio === undefined ? '-' : String(c.gpuRatio),
+          '',
+          '',
+          '',
+        ],
+      ],
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  ];
+  if (c.layers) {
+    parts.push(
+      '',
+      `${label(c)}: GPU ms per layer (${c.variants[0].profileSource}), --conv ${a} vs ${b}`,
+      '',
+      renderTable(
+        ['layer', `${a}: algorithm`, 'ms', `${b}: algorithm`, 'ms'],
+        c.layers.map((l) => [
+          l.layer,
+          l.algorithms[0],
+          l.ms[0].toFixed(3),
+          l.algorithms[1],
+          l.ms[1].toFixed(3),
+        ]),
+        ['left', 'left', 'right', 'left', 'right'],
+      ),
+    );
+  }
+  return parts.join('\n');
+}
+
 /** Every case's per-kernel rows (named `case: kernel` when there are several cases). */
 function chart(r: BenchResult, date: string): string {
+  if (r.convCases) return convChart(r, date);
   const many = r.cases.length > 1;
   const rows: BarRow[] = r.cases.flatMap((c) =>
     (c.rows ?? []).map((k) => ({
@@ -167,5 +241,24 @@ function chart(r: BenchResult, date: string): string {
     subtitle:
       `${r.adapter.description}, ${date.slice(0, 10)}, batch ${f.batch}; ` +
       `${f.fused?.profileSource ?? ''}, median of ${r.profiles} profiles`,
+  });
+}
+
+/** The per-layer `--conv A,B` bar chart. */
+function convChart(r: BenchResult, date: string): string {
+  const cases = r.convCases!;
+  const many = cases.length > 1;
+  const rows: BarRow[] = cases.flatMap((c) =>
+    (c.layers ?? []).map((l) => ({
+      label: many ? `${label(c)}: ${l.layer}` : l.layer,
+      fused: l.ms[0],
+      unfused: l.ms[1],
+    })),
+  );
+  const [a, b] = cases[0]!.conv;
+  return barChart(`${r.model}: GPU ms per layer, --conv ${a} vs ${b}`, 'ms', rows, {
+    labelWidth: many ? 320 : 260,
+    legend: [`--conv ${a}`, `--conv ${b}`],
+    subtitle: `${r.adapter.description}, ${date.slice(0, 10)}, batch ${cases[0]!.batch}`,
   });
 }

@@ -17,7 +17,7 @@ import { loadWeights } from '../runtime/weights.js';
 import { describePlan } from '../runtime/test-plan.js';
 import { chooseMean, formatMean, testPlan, type TestFlags } from './eval.js';
 import { compileProgress } from './progress.js';
-import { fuseOption, loadModel } from './common.js';
+import { convOptions, fuseOption, loadModel } from './common.js';
 
 export interface ClassifyFlags extends TestFlags {
   readonly labels?: string;
@@ -69,6 +69,7 @@ export async function runClassify(
     multiCrop: plan.multiCrop,
     batch: plan.batch,
     fuse: fuseOption(flags),
+    conv: await convOptions(flags, err),
     ...(mean ? { mean } : {}),
   });
   try {

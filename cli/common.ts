@@ -3,6 +3,8 @@ import { checkSource, parseShapeArg } from '../compiler/frontend.js';
 import { parseFuseList, type FuseOption } from '../compiler/passes/index.js';
 import type { TypedGraph } from '../compiler/shapes.js';
 import { checkOutputs } from '../runtime/outputs.js';
+import { commandConvOptions, type ConvOptions } from '../runtime/tuning.js';
+import type { ConvMode } from '../compiler/algorithms.js';
 import type { NumberRule } from '../runtime/settings.js';
 import { readSource } from './source.js';
 
@@ -21,6 +23,16 @@ export function loadModel(file: string, flags: ModelFlags): TypedGraph {
     ...(flags.model !== undefined ? { model: flags.model } : {}),
     ...(flags.input !== undefined ? { input: parseShapeArg(flags.input) } : {}),
   });
+}
+
+export interface ConvFlags {
+  /** `--conv direct|winograd|auto` (commander checks the choice; default auto). */
+  readonly conv?: ConvMode;
+}
+
+/** `--conv` as the library takes it: for auto, the user's tuning cache over the shipped defaults. */
+export function convOptions(flags: ConvFlags, warn: (line: string) => void): Promise<ConvOptions> {
+  return commandConvOptions(flags.conv, { warn });
 }
 
 export function fuseOption(flags: FuseFlags): FuseOption {

@@ -1,6 +1,6 @@
 /**
  * `vggc compile FILE [--model NAME] --out DIR [--force] [--no-fuse | --fuse a,b] [--batch N]
- * [--train] [--dump-passes DIR]`. DIR is written by runtime/outputs.ts `writeOutputDir`: a new or empty directory,
+ * [--train] [--dump-passes DIR] [--conv direct|winograd|auto]`. DIR is written by runtime/outputs.ts `writeOutputDir`: a new or empty directory,
  * or one vggc wrote before; never a file, never a directory of someone else's unless --force.
  */
 import { compileInference, compileTraining, passDumps } from '../compiler/compile.js';
@@ -10,9 +10,20 @@ import { distinctPipelines, planStats } from '../compiler/plan.js';
 import { acquireGpu, targetOf } from '../runtime/device.js';
 import { checkOutputDir, checkOutputs, writeOutputDir } from '../runtime/outputs.js';
 import { checkPassDumpsDir, writePassDumps } from '../runtime/pass-dumps.js';
-import { fuseOption, loadModel, mib, type FuseFlags, type ModelFlags } from './common.js';
+import { convChooser } from '../runtime/tuning.js';
+import { layerChoices } from '../compiler/chooser.js';
+import {
+  convOptions,
+  fuseOption,
+  loadModel,
+  mib,
+  type ConvFlags,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
+import { renderTable } from './table.js';
 
-export interface CompileFlags extends ModelFlags, FuseFlags {
+export interface CompileFlags extends ModelFlags, FuseFlags, ConvFlags {
   readonly out: string;
   /** Write into a non-empty directory vggc did not write. */
   readonly force?: boolean;
@@ -27,6 +38,7 @@ export async function runCompile(
   file: string,
   flags: CompileFlags,
   out: (s: string) => void,
+  warn: (s: string) => void = (s) => process.stderr.write(s + '\n'),
 ): Promise<void> {
   const dirOptions = {
     what: '--out',
@@ -48,10 +60,11 @@ export async function runCompile(
   const target = targetOf(gpu);
   const batch = flags.batch ?? 1;
   const fuse = fuseOption(flags);
+  const choose = convChooser(gpu, await convOptions(flags, warn));
   const compile = (f: FuseOption) =>
     flags.train
-      ? compileTraining(graph, { target, batch, fuse: f })
-      : compileInference(graph, { target, batch, fuse: f });
+      ? compileTraining(graph, { target, batch, fuse: f, choose })
+      : compileInference(graph, { target, batch, fuse: f, choose });
   const plan = compile(fuse);
   const { wgsl, json } = planFiles(plan);
 
@@ -77,7 +90,7 @@ export async function runCompile(
   );
   // What a run compiles (runtime/warmup.ts): `vggc train` also runs the test pass's plan.
   const test = flags.train
-    ? compileInference(graph, { target, batch, fuse, output: 'logits' })
+    ? compileInference(graph, { target, batch, fuse, output: 'logits', choose })
     : undefined;
   out(
     `  pipelines: ${distinctPipelines([plan])} distinct (WGSL code + entry point)` +
@@ -85,6 +98,13 @@ export async function runCompile(
         ? `; ${distinctPipelines([plan, test])} with the test pass's that \`vggc train\` also runs`
         : ''),
   );
+  const layers = layerChoices(plan);
+  if (layers.length > 0) {
+    out(`  algorithm per layer (--conv ${flags.conv ?? 'auto'}):`);
+    const rows = layers.map((l) => [l.layer, l.algorithm, l.reason]);
+    const table = renderTable(['layer', 'algorithm', 'reason'], rows, ['left', 'left', 'left']);
+    out(table.replace(/^/gm, '    '));
+  }
   out(`  wrote ${wgsl.size} .wgsl files and plan.json to ${flags.out}`);
   if (flags.dumpPasses)
     out(`  wrote the graph after each of ${dumps.length - 1} passes to ${flags.dumpPasses}`);

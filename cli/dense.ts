@@ -13,9 +13,17 @@ import { createDenseInference } from '../runtime/dense.js';
 import { readNpy, writeNpy } from '../runtime/npy.js';
 import { loadWeights } from '../runtime/weights.js';
 import { compileProgress } from './progress.js';
-import { checkRunFiles, fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  checkRunFiles,
+  convOptions,
+  fuseOption,
+  loadModel,
+  type ConvFlags,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 
-export interface DenseFlags extends ModelFlags, FuseFlags {
+export interface DenseFlags extends ModelFlags, FuseFlags, ConvFlags {
   readonly weights: string;
   readonly input: string;
   readonly out: string;
@@ -64,7 +72,10 @@ export async function runDense(
   }
   const weights = await loadWeights(flags.weights, graph);
   const started = performance.now();
-  const inference = await createDenseInference(graph, weights, { fuse: fuseOption(flags) });
+  const inference = await createDenseInference(graph, weights, {
+    fuse: fuseOption(flags),
+    ...(await convOptions(flags, log)),
+  });
   try {
     await inference.warmUp(n, input, {}, compileProgress(log));
     const { scores, shape } = await inference.run(x.data, n, input);

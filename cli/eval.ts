@@ -17,12 +17,19 @@ import { describePlan, resolveMean, resolveTestPlan, type TestPlan } from '../ru
 import { errorRates } from '../runtime/topk.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
-import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
 import { compileProgress } from './progress.js';
+import {
+  convOptions,
+  fuseOption,
+  loadModel,
+  type ConvFlags,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 import { renderTable } from './table.js';
 
 /** What commander hands over for `eval` and `classify` (numbers already parsed: cli/args.ts). */
-export interface TestFlags extends ModelFlags, FuseFlags {
+export interface TestFlags extends ModelFlags, FuseFlags, ConvFlags {
   readonly weights: string;
   readonly scales?: number[];
   /** `--flip` true, `--no-flip` false, neither: the model's `test { flip }`. */
@@ -117,6 +124,7 @@ export async function runEval(
     multiCrop: plan.multiCrop,
     batch,
     fuse: fuseOption(flags),
+    conv: await convOptions(flags, err),
     ...(mean ? { mean } : {}),
   });
   const bar = new SingleBar({

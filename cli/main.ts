@@ -6,12 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { formatDiagnostics, VggcError, type SourceFile } from '../dsl/diagnostics.js';
+import { CONV_MODES } from '../compiler/algorithms.js';
 import { INIT_SCHEMES } from '../runtime/init.js';
 import { POSITIVE_INT, SEED } from '../runtime/settings.js';
 import { TEST_DEFAULTS, TEST_RULES } from '../runtime/test-plan.js';
 import { AUGMENT_MODES, TRAIN_DEFAULTS, TRAIN_RULES } from '../runtime/train/config.js';
 import { SCHEDULES } from '../runtime/train/lr-schedule.js';
-import { choiceOption, numberListOption, numberOption } from './args.js';
+import { choiceOption, convPairOption, numberListOption, numberOption } from './args.js';
 import { TEST_FRACTION_RULE } from './common.js';
 import { readSource } from './source.js';
 
@@ -64,10 +65,26 @@ const initSchemeOption = (flags: string) =>
     `initialisation: paper (normal, std 0.01), glorot or kaiming (default: ${TRAIN_DEFAULTS.init})`,
     INIT_SCHEMES,
   );
+const CONV_HELP =
+  'convolution algorithms: direct, winograd (where it applies) or auto (the tuning cache, else a rule; default)';
+/** The fusion flags of `vggc bench`, whose `--conv` takes one mode or a pair to compare. */
+const benchFuseOptions = (cmd: Command) =>
+  cmd
+    .option('--no-fuse', 'turn every fusion pass off')
+    .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
+    .addOption(
+      convPairOption(
+        '--conv <modes>',
+        `${CONV_HELP}; two, comma-separated (direct,auto), compares them instead of fused against unfused`,
+        CONV_MODES,
+      ),
+    );
+/** The fusion flags and `--conv` of every command that compiles kernels. */
 const fuseOptions = (cmd: Command) =>
   cmd
     .option('--no-fuse', 'turn every fusion pass off')
-    .option('--fuse <names>', 'run only these fusion passes (comma-separated)');
+    .option('--fuse <names>', 'run only these fusion passes (comma-separated)')
+    .addOption(choiceOption('--conv <mode>', CONV_HELP, CONV_MODES));
 
 program
   .command('check')
@@ -109,7 +126,7 @@ fuseOptions(
   currentFile = file;
   usedGpu = true;
   const { runCompile } = await import('./compile.js');
-  await runCompile(file, flags, stdout);
+  await runCompile(file, flags, stdout, stderr);
 });
 
 program
@@ -384,7 +401,7 @@ testOptions(
     await runClassify(file, images, flags, stdout, stderr);
   });
 
-fuseOptions(
+benchFuseOptions(
   program
     .command('bench')
     .description(
@@ -414,6 +431,40 @@ fuseOptions(
   const { runBench } = await import('./bench.js');
   await runBench(file, flags, version, stdout, stderr);
 });
+
+program
+  .command('tune')
+  .description(
+    "time each layer's candidate algorithms on this GPU and store the winners in the tuning cache",
+  )
+  .argument('<file>', '.vgg model file')
+  .option('--model <name>', 'model when the file defines several')
+  .option('--input <CxHxW>', "input shape, overriding the model's declared input")
+  .addOption(
+    numberOption('--batch <n>', 'batch size the layers are tuned at (default: 1)', POSITIVE_INT),
+  )
+  .option('--train', "tune the training step's layers too (forward and backward)")
+  .addOption(
+    choiceOption(
+      '--conv <mode>',
+      'algorithms to time besides direct: auto (all, default), winograd, or direct (its tiles only)',
+      CONV_MODES,
+    ),
+  )
+  .addOption(
+    numberOption('--runs <n>', 'profiles per candidate, median (default: 3)', POSITIVE_INT),
+  )
+  .option(
+    '--cache <file>',
+    'tuning cache to merge the winners into (default: $XDG_CACHE_HOME/vggc/tuning.json, else ~/.cache/vggc/tuning.json)',
+  )
+  .option('--json', "print every candidate's time as one JSON object")
+  .action(async (file: string, flags) => {
+    currentFile = file;
+    usedGpu = true;
+    const { runTune } = await import('./tune.js');
+    await runTune(file, flags, stdout, stderr);
+  });
 
 function report(e: unknown): number {
   if (e instanceof CommanderError) {

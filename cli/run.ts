@@ -7,9 +7,17 @@ import { readNpy, writeNpy } from '../runtime/npy.js';
 import { createInference } from '../runtime/infer.js';
 import { loadWeights } from '../runtime/weights.js';
 import { compileProgress } from './progress.js';
-import { checkRunFiles, fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  checkRunFiles,
+  convOptions,
+  fuseOption,
+  loadModel,
+  type ConvFlags,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 
-export interface RunFlags extends ModelFlags, FuseFlags {
+export interface RunFlags extends ModelFlags, FuseFlags, ConvFlags {
   readonly weights: string;
   readonly input: string;
   readonly out: string;
@@ -40,6 +48,7 @@ export async function runRun(
   const inference = await createInference(graph, weights, {
     fuse: fuseOption(flags),
     output: flags.probs ? 'probs' : 'logits',
+    ...(await convOptions(flags, log)),
   });
   try {
     await inference.warmUp(n, compileProgress(log));

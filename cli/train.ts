@@ -25,14 +25,21 @@ import { chartPath } from '../runtime/train/metrics.js';
 import { loadWeights } from '../runtime/weights.js';
 import { flagName } from './args.js';
 import { compileProgress } from './progress.js';
-import { fuseOption, loadModel, type FuseFlags, type ModelFlags } from './common.js';
+import {
+  convOptions,
+  fuseOption,
+  loadModel,
+  type ConvFlags,
+  type FuseFlags,
+  type ModelFlags,
+} from './common.js';
 
 /**
  * What commander hands over: numbers and choices already parsed and checked (cli/args.ts); the
  * settings under the library's names, but for the two that carry an `lr` prefix as flags.
  */
 export interface TrainFlags
-  extends ModelFlags, FuseFlags, Omit<TrainOverrides, 'schedule' | 'stepEpochs'> {
+  extends ModelFlags, FuseFlags, ConvFlags, Omit<TrainOverrides, 'schedule' | 'stepEpochs'> {
   readonly data: string;
   readonly save: string;
   readonly weights?: string;
@@ -126,6 +133,7 @@ export async function runTrain(
     weights,
     ...(resume ? { resume } : {}),
     fuse: fuseOption(flags),
+    conv: await convOptions(flags, err),
     save: flags.save,
     ...(flags.log !== undefined ? { log: flags.log } : {}),
     signal: interrupt.signal,

@@ -10,6 +10,7 @@
  * cache and hands its table in.
  */
 import { applicableGemm } from './wgsl/gemm.js';
+import { directTunings } from './wgsl/conv-select.js';
 import type { TargetInfo } from './wgsl/kernel.js';
 import { applicableWinograd } from './wgsl/winograd.js';
 
@@ -68,7 +69,7 @@ export type Tuning = Readonly<Record<string, number | boolean>>;
 export type Applicable = (layer: LayerShape, target: TargetInfo) => readonly Tuning[];
 
 export const APPLICABLE: Readonly<Record<Algorithm, Applicable>> = {
-  direct: () => [{}],
+  direct: (layer) => directTunings(layer),
   'winograd-f2': applicableWinograd(2),
   'winograd-f4': applicableWinograd(4),
   gemm: applicableGemm,

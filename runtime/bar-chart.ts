@@ -13,6 +13,8 @@ export interface ChartOptions {
   readonly labelWidth?: number;
   /** A second title line (smaller), e.g. the machine and its load. */
   readonly subtitle?: string;
+  /** The names of the two bars (default fused, unfused; e.g. `--conv direct`, `--conv auto`). */
+  readonly legend?: readonly [string, string];
 }
 
 export function barChart(
@@ -22,6 +24,8 @@ export function barChart(
   options: ChartOptions = {},
 ): string {
   const labelW = options.labelWidth ?? 190;
+  const legend = options.legend ?? ['fused', 'unfused'];
+  const second = Math.max(70, 7 * legend[0].length + 24);
   const plotW = 520;
   const rowH = 34;
   const top = options.subtitle ? 56 : 40;
@@ -36,8 +40,8 @@ export function barChart(
     ...(options.subtitle
       ? [`<text x="10" y="36" font-size="11" fill="#555">${esc(options.subtitle)}</text>`]
       : []),
-    `<rect x="${labelW}" y="${legendY}" width="10" height="10" fill="#2b7bba"/><text x="${labelW + 14}" y="${legendY + 9}">fused</text>`,
-    `<rect x="${labelW + 70}" y="${legendY}" width="10" height="10" fill="#f39c12"/><text x="${labelW + 84}" y="${legendY + 9}">unfused</text>`,
+    `<rect x="${labelW}" y="${legendY}" width="10" height="10" fill="#2b7bba"/><text x="${labelW + 14}" y="${legendY + 9}">${esc(legend[0])}</text>`,
+    `<rect x="${labelW + second}" y="${legendY}" width="10" height="10" fill="#f39c12"/><text x="${labelW + second + 14}" y="${legendY + 9}">${esc(legend[1])}</text>`,
   ];
   rows.forEach((r, i) => {
     const y = top + i * rowH;

@@ -12,6 +12,8 @@
  * Fused and unfused runs alternate (`interleaved`), so that a change in the machine's load hits
  * both alike. Timings are measurements: no test asserts them.
  */
+import type { Chooser, ConvMode } from '../compiler/algorithms.js';
+import { candidateName, type TuningTable } from '../compiler/chooser.js';
 import { compileDense, compileInference, compileTraining } from '../compiler/compile.js';
 import type { FuseOption } from '../compiler/compile.js';
 import type { Shape } from '../compiler/ir.js';
@@ -23,6 +25,7 @@ import { prepare, type StepTimes } from './executor.js';
 import { initWeights } from './init.js';
 import { createTrainer } from './trainer.js';
 import { warmUp, type WarmupProgress } from './warmup.js';
+import { convChooser } from './tuning.js';
 
 export const median = (xs: readonly number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -108,6 +111,8 @@ export async function interleaved(
 export interface KernelTime {
   readonly label: string;
   readonly kernel: string;
+  /** The algorithm chosen for the step's layer (`direct`, `winograd-f4`, ...), where there was a choice. */
+  readonly algorithm?: string;
   readonly ms: number;
   readonly gflops: number;
 }
@@ -146,6 +151,7 @@ export async function profiled(
       return {
         label: s.label,
         kernel: s.kernel.name,
+        ...(s.algorithm ? { algorithm: candidateName(s.algorithm) } : {}),
         ms: round(kms, 3),
         gflops: round(kms > 0 ? s.kernel.flops / (kms / 1e3) / 1e9 : 0, 1),
       };
@@ -277,6 +283,14 @@ export interface BenchOptions {
    * false: only the unfused plan is timed.
    */
   readonly fuse?: FuseOption;
+  /**
+   * The algorithms (runtime/tuning.ts `convChooser`): one mode for both plans (default 'auto'),
+   * or two, [A, B], to time A against B (both with the `fuse` fusions) instead of fused against
+   * unfused: the result's `convCases`.
+   */
+  readonly conv?: ConvMode | readonly [ConvMode, ConvMode];
+  /** The tuned winners `auto` prefers (default: the shipped defaults of the adapter). */
+  readonly tuning?: TuningTable;
   /** Weights by torchvision name (default: Kaiming-initialised, seed 1). */
   readonly weights?: ReadonlyMap<string, Float32Array>;
   /** Profiles per variant for the per-kernel GPU times, median per kernel (default 3; 0: none). */
@@ -290,6 +304,8 @@ export interface BenchOptions {
 
 export interface BenchVariant {
   readonly fuse: FuseOption;
+  /** The `--conv` mode the plan was compiled with. */
+  readonly conv: ConvMode;
   readonly dispatches: number;
   readonly kernels: number;
   /** Per run, as the plan's kernels count them. */
@@ -329,12 +345,37 @@ export interface BenchCase {
   readonly rows?: readonly KernelRow[];
 }
 
+/** One layer of a `--conv A,B` comparison: the two plans' algorithms and GPU times for it. */
+export interface LayerRow {
+  /** `conv3-64+relu (node 2)`. */
+  readonly layer: string;
+  readonly algorithms: readonly [string, string];
+  readonly ms: readonly [number, number];
+}
+
+/** A case timed with two algorithm settings (BenchOptions.conv = [A, B]). */
+export interface ConvCase {
+  readonly name: string;
+  readonly batch: number;
+  readonly input: Shape;
+  readonly conv: readonly [ConvMode, ConvMode];
+  readonly variants: readonly [BenchVariant, BenchVariant];
+  /** A / B median wall time, and sum of kernel GPU times. */
+  readonly ratio: number;
+  readonly gpuRatio?: number;
+  /** Per layer, both plans (with profiles). */
+  readonly layers?: readonly LayerRow[];
+}
+
 export interface BenchResult {
   readonly model: string;
   readonly adapter: AdapterDescription;
   readonly runs: number;
   readonly profiles: number;
+  /** Fused against unfused (empty when two algorithm settings are compared). */
   readonly cases: readonly BenchCase[];
+  /** With BenchOptions.conv = [A, B]: A against B, per case. */
+  readonly convCases?: readonly ConvCase[];
 }
 
 /** The step of `--train`: a plausible setting; the work of a step does not depend on it. */
@@ -357,20 +398,32 @@ interface Prepared extends Runner, Profilable {
   destroy(): void;
 }
 
-/** One case: `make(fuse)` compiles and prepares a plan; both variants timed, interleaved. */
-async function benchCase(
+/** One plan of a case: its fusions and its algorithm choice. */
+interface Side {
+  readonly fuse: FuseOption;
+  readonly conv: ConvMode;
+  readonly choose: Chooser;
+}
+
+interface TimingOptions {
+  readonly runs: number;
+  readonly profiles: number;
+  readonly progress: (line: string) => void;
+}
+
+/** `make(side)` compiles and prepares each side's plan; all timed, interleaved. */
+async function timeSides(
   name: string,
-  input: Shape,
-  batch: number,
-  make: (fuse: FuseOption) => Promise<Prepared>,
-  o: { runs: number; profiles: number; fuse: FuseOption; progress: (line: string) => void },
-): Promise<BenchCase> {
-  const fuses: FuseOption[] = o.fuse === false ? [false] : [o.fuse, false];
+  sides: readonly Side[],
+  names: readonly string[],
+  make: (side: Side) => Promise<Prepared>,
+  o: TimingOptions,
+): Promise<{ variants: BenchVariant[]; plans: KernelPlan[] }> {
   const prepared: Prepared[] = [];
   try {
-    for (const fuse of fuses) {
-      o.progress(`${name}: compiling the ${fuse === false ? 'unfused' : 'fused'} plan`);
-      prepared.push(await make(fuse));
+    for (const [j, side] of sides.entries()) {
+      o.progress(`${name}: compiling the ${names[j]} plan`);
+      prepared.push(await make(side));
     }
     o.progress(`${name}: warm-up and ${o.runs} timed run${o.runs === 1 ? '' : 's'} of each`);
     const timings = await interleaved(prepared, { min: 3, max: 12 }, o.runs);
@@ -382,7 +435,8 @@ async function benchCase(
       const ms = median(t.stepsMs);
       const prof = profiles?.[j];
       return {
-        fuse: fuses[j]!,
+        fuse: sides[j]!.fuse,
+        conv: sides[j]!.conv,
         dispatches: stats.dispatches,
         kernels: stats.kernels,
         flops: stats.flops,
@@ -399,28 +453,102 @@ async function benchCase(
         perKernel: prof?.perKernel ?? [],
       };
     });
-    if (variants.length === 1) return { name, batch, input, unfused: variants[0]! };
-    const [fused, unfused] = variants as [BenchVariant, BenchVariant];
-    return {
-      name,
-      batch,
-      input,
-      fused,
-      unfused,
-      ratio: round(fused.medianMs / unfused.medianMs, 3),
-      ...(fused.gpuMs !== undefined && unfused.gpuMs !== undefined
-        ? {
-            gpuRatio: round(fused.gpuMs / unfused.gpuMs, 3),
-            rows: kernelRows(
-              { plan: prepared[0]!.plan, perKernel: fused.perKernel },
-              { plan: prepared[1]!.plan, perKernel: unfused.perKernel },
-            ),
-          }
-        : {}),
-    };
+    return { variants, plans: prepared.map((p) => p.plan) };
   } finally {
     for (const p of prepared) p.destroy();
   }
+}
+
+/** One case, fused against unfused (or unfused alone with `fuse: false`). */
+async function benchCase(
+  name: string,
+  input: Shape,
+  batch: number,
+  make: (side: Side) => Promise<Prepared>,
+  o: TimingOptions & { fuse: FuseOption; conv: ConvMode; choose: Chooser },
+): Promise<BenchCase> {
+  const fuses: FuseOption[] = o.fuse === false ? [false] : [o.fuse, false];
+  const sides = fuses.map((fuse) => ({ fuse, conv: o.conv, choose: o.choose }));
+  const names = fuses.map((f) => (f === false ? 'unfused' : 'fused'));
+  const { variants, plans } = await timeSides(name, sides, names, make, o);
+  if (variants.length === 1) return { name, batch, input, unfused: variants[0]! };
+  const [fused, unfused] = variants as [BenchVariant, BenchVariant];
+  return {
+    name,
+    batch,
+    input,
+    fused,
+    unfused,
+    ratio: round(fused.medianMs / unfused.medianMs, 3),
+    ...(fused.gpuMs !== undefined && unfused.gpuMs !== undefined
+      ? {
+          gpuRatio: round(fused.gpuMs / unfused.gpuMs, 3),
+          rows: kernelRows(
+            { plan: plans[0]!, perKernel: fused.perKernel },
+            { plan: plans[1]!, perKernel: unfused.perKernel },
+          ),
+        }
+      : {}),
+  };
+}
+
+/** One case, algorithm setting A against B (same fusions). */
+async function convCase(
+  name: string,
+  input: Shape,
+  batch: number,
+  make: (side: Side) => Promise<Prepared>,
+  o: TimingOptions & {
+    fuse: FuseOption;
+    conv: readonly [ConvMode, ConvMode];
+    chooser: (m: ConvMode) => Chooser;
+  },
+): Promise<ConvCase> {
+  const sides = o.conv.map((conv) => ({ fuse: o.fuse, conv, choose: o.chooser(conv) }));
+  const names = o.conv.map((c) => `--conv ${c}`);
+  const { variants, plans } = await timeSides(name, sides, names, make, o);
+  const [a, b] = variants as [BenchVariant, BenchVariant];
+  return {
+    name,
+    batch,
+    input,
+    conv: o.conv,
+    variants: [a, b],
+    ratio: round(a.medianMs / b.medianMs, 3),
+    ...(a.gpuMs !== undefined && b.gpuMs !== undefined
+      ? {
+          gpuRatio: round(a.gpuMs / b.gpuMs, 3),
+          layers: layerRows([
+            { plan: plans[0]!, perKernel: a.perKernel },
+            { plan: plans[1]!, perKernel: b.perKernel },
+          ]),
+        }
+      : {}),
+  };
+}
+
+/**
+ * The per-layer rows of two plans of the same graph and fusions: steps grouped by node (a layer
+ * may take several dispatches with one algorithm and one with another), in plan order.
+ */
+export function layerRows(plans: readonly [TimedPlan, TimedPlan]): LayerRow[] {
+  const rows = new Map<
+    number,
+    { layer: string; algorithms: [string, string]; ms: [number, number] }
+  >();
+  plans.forEach(({ plan, perKernel }, side) => {
+    plan.steps.forEach((s, i) => {
+      const r = rows.get(s.node) ?? {
+        layer: `${s.label} (node ${s.node})`,
+        algorithms: ['-', '-'],
+        ms: [0, 0],
+      };
+      r.algorithms[side] = s.algorithm ? candidateName(s.algorithm) : '-';
+      r.ms[side] = r.ms[side]! + perKernel[i]!.ms;
+      rows.set(s.node, r);
+    });
+  });
+  return [...rows.values()].map((r) => ({ ...r, ms: [round(r.ms[0], 3), round(r.ms[1], 3)] }));
 }
 
 /**
@@ -445,10 +573,19 @@ export async function benchModel(
   const target = targetOf(gpu);
   const weights = options.weights ?? initWeights(graph, { scheme: 'kaiming', seed: 1 });
   const profiles = options.profiles ?? 3;
+  const chooser = (conv: ConvMode) =>
+    convChooser(gpu, { conv, ...(options.tuning ? { tuning: options.tuning } : {}) });
+  const pair = Array.isArray(options.conv) ? (options.conv as [ConvMode, ConvMode]) : undefined;
+  const single: ConvMode = pair ? pair[0] : ((options.conv as ConvMode | undefined) ?? 'auto');
+  if (pair && pair[0] === pair[1])
+    fail(`conv compares two different settings, not ${pair[0]} twice`);
+  const fuse = options.fuse ?? true;
   const o = {
     runs,
     profiles,
-    fuse: options.fuse ?? true,
+    fuse,
+    conv: single,
+    choose: chooser(single),
     progress: options.progress ?? (() => undefined),
   };
   const inference = async (plan: KernelPlan): Promise<Prepared> => {
@@ -470,22 +607,35 @@ export async function benchModel(
   // Every plan of every case, compiled once (CPU only) and warmed before the first case runs,
   // so that no case's first run waits for the adapter's compiler.
   const plans = new Map<string, KernelPlan>();
-  const planOf = (key: string, fuse: FuseOption, build: () => KernelPlan): KernelPlan => {
-    const k = `${key}/${fuse === false ? 'unfused' : 'fused'}`;
-    let p = plans.get(k);
-    if (!p) plans.set(k, (p = build()));
+  const planOf = (what: string, side: Side, build: () => KernelPlan): KernelPlan => {
+    const key = `${what}/${side.fuse === false ? 'unfused' : 'fused'}/${side.conv}`;
+    let p = plans.get(key);
+    if (!p) plans.set(key, (p = build()));
     return p;
   };
-  const forwardPlan = (fuse: FuseOption) =>
-    planOf('forward', fuse, () => compileInference(graph, { target, batch, fuse }));
-  const trainPlan = (fuse: FuseOption) =>
-    planOf('train', fuse, () => compileTraining(graph, { target, batch, fuse }));
-  const densePlan = (at: Shape, fuse: FuseOption) =>
-    planOf(`dense ${at.join('x')}`, fuse, () => dense!.plan(at, { target, batch, fuse }));
-  for (const fuse of o.fuse === false ? [false as const] : [o.fuse, false as const]) {
-    forwardPlan(fuse);
-    if (options.train) trainPlan(fuse);
-    for (const at of denseInputs) densePlan(at, fuse);
+  const forwardPlan = (side: Side) =>
+    planOf('forward', side, () =>
+      compileInference(graph, { target, batch, fuse: side.fuse, choose: side.choose }),
+    );
+  const trainPlan = (side: Side) =>
+    planOf('train', side, () =>
+      compileTraining(graph, { target, batch, fuse: side.fuse, choose: side.choose }),
+    );
+  const densePlan = (at: Shape, side: Side) =>
+    planOf(`dense ${at.join('x')}`, side, () =>
+      dense!.plan(at, { target, batch, fuse: side.fuse, choose: side.choose }),
+    );
+  const sides: Side[] = pair
+    ? pair.map((conv) => ({ fuse, conv, choose: chooser(conv) }))
+    : (fuse === false ? [false as const] : [fuse, false as const]).map((f) => ({
+        fuse: f,
+        conv: single,
+        choose: o.choose,
+      }));
+  for (const side of sides) {
+    forwardPlan(side);
+    if (options.train) trainPlan(side);
+    for (const at of denseInputs) densePlan(at, side);
   }
   await warmUp(
     gpu,
@@ -494,38 +644,43 @@ export async function benchModel(
   );
 
   const cases: BenchCase[] = [];
-  cases.push(await benchCase('forward', input, batch, (fuse) => inference(forwardPlan(fuse)), o));
+  const convCases: ConvCase[] = [];
+  /** A case: fused against unfused, or (with a pair) conv A against conv B. */
+  const run = async (name: string, at: Shape, make: (side: Side) => Promise<Prepared>) => {
+    if (pair) convCases.push(await convCase(name, at, batch, make, { ...o, conv: pair, chooser }));
+    else cases.push(await benchCase(name, at, batch, make, o));
+  };
+  await run('forward', input, (side) => inference(forwardPlan(side)));
   if (options.train) {
     const classes = graph.nodes.at(-1)!.out[0];
-    cases.push(
-      await benchCase(
-        'train',
-        input,
-        batch,
-        async (fuse) => {
-          const plan = trainPlan(fuse);
-          const trainer = await createTrainer(gpu, plan, weights);
-          const images = pseudoImages(batch * input.reduce((a, b) => a * b, 1));
-          const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7 + 3) % classes);
-          let step = 0;
-          return {
-            name: 'train',
-            plan,
-            async step() {
-              const t = performance.now();
-              const r = await trainer.step(images, labels, { ...HYPER, seed: 11, step: step++ });
-              return [performance.now() - t, r.loss];
-            },
-            profile: () => trainer.profile(),
-            destroy: () => trainer.destroy(),
-          };
+    await run('train', input, async (side) => {
+      const plan = trainPlan(side);
+      const trainer = await createTrainer(gpu, plan, weights);
+      const images = pseudoImages(batch * input.reduce((a, b) => a * b, 1));
+      const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7 + 3) % classes);
+      let step = 0;
+      return {
+        name: 'train',
+        plan,
+        async step() {
+          const t = performance.now();
+          const r = await trainer.step(images, labels, { ...HYPER, seed: 11, step: step++ });
+          return [performance.now() - t, r.loss];
         },
-        o,
-      ),
-    );
+        profile: () => trainer.profile(),
+        destroy: () => trainer.destroy(),
+      };
+    });
   }
   for (const at of denseInputs) {
-    cases.push(await benchCase('dense', at, batch, (fuse) => inference(densePlan(at, fuse)), o));
+    await run('dense', at, (side) => inference(densePlan(at, side)));
   }
-  return { model: graph.name, adapter: gpu.adapter, runs, profiles, cases };
+  return {
+    model: graph.name,
+    adapter: gpu.adapter,
+    runs,
+    profiles,
+    cases,
+    ...(pair ? { convCases } : {}),
+  };
 }

@@ -17,8 +17,9 @@ import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { fittingBatch } from './infer.js';
 import { PlanCache, type Fill } from './plan-cache.js';
 import type { WarmupProgress } from './warmup.js';
+import { convChooser, type ConvOptions } from './tuning.js';
 
-export interface DenseOptions {
+export interface DenseOptions extends ConvOptions {
   readonly fuse?: FuseOption;
   /** Largest batch compiled at once (default 8); smaller when an activation would not fit. */
   readonly maxBatch?: number;
@@ -83,6 +84,7 @@ export async function createDenseInference(
   const gpu = options.gpu ?? (await acquireGpu());
   const target = targetOf(gpu);
   const plans = new PlanCache(gpu, { weights });
+  const choose = convChooser(gpu, options);
   const batchFor = (g: TypedGraph): number =>
     fittingBatch(g, target.maxStorageBufferBindingSize, options.maxBatch ?? 8);
 
@@ -91,7 +93,7 @@ export async function createDenseInference(
     if (!Number.isInteger(n) || n < 1) throw new VggcError(error(`batch must be >= 1, not ${n}`));
     const g = dense.graphAt(input);
     const compile = (batch: number) =>
-      dense.plan(input, { target, batch, fuse: options.fuse ?? true });
+      dense.plan(input, { target, batch, fuse: options.fuse ?? true, choose });
     const slice = Math.max(1, Math.min(batchFor(g), slicing.maxSlice ?? Infinity));
     return { key: formatShape(input), g, compile, slice, pad: slicing.pad ?? false };
   };

@@ -38,6 +38,7 @@ import type { Gpu } from './device.js';
 import { SafetensorsFile } from './safetensors.js';
 import { warmUp, type WarmupProgress } from './warmup.js';
 import { NO_COUNTS, addCounts, topKCounts, type TopKCounts } from './topk.js';
+import type { ConvOptions } from './tuning.js';
 
 /** Crops per side of the multi-crop grid (the paper's 5 x 5). */
 export const CROP_GRID = 5;
@@ -106,6 +107,8 @@ export interface EvalOptions {
   readonly maxBatch?: number;
   readonly fuse?: FuseOption;
   readonly gpu?: Gpu;
+  /** The algorithm of each layer (runtime/tuning.ts): `--conv` and the tuning table. */
+  readonly conv?: ConvOptions;
 }
 
 export interface Posteriors {
@@ -164,6 +167,7 @@ export async function createEvaluator(
     maxBatch: options.maxBatch ?? 16,
     ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
     ...(options.gpu ? { gpu: options.gpu } : {}),
+    ...options.conv,
   });
 
   const subtractMean = (img: Float32Array, plane: number) => {

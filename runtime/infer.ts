@@ -8,8 +8,9 @@ import type { TypedGraph } from '../compiler/shapes.js';
 import { acquireGpu, targetOf, type Gpu } from './device.js';
 import { PlanCache } from './plan-cache.js';
 import type { WarmupProgress } from './warmup.js';
+import { convChooser, type ConvOptions } from './tuning.js';
 
-export interface InferOptions {
+export interface InferOptions extends ConvOptions {
   readonly fuse?: FuseOption;
   readonly output?: OutputKind;
   /** Largest batch compiled at once (default 32). */
@@ -46,12 +47,14 @@ export async function createInference(
   const target = targetOf(gpu);
   const batch = fittingBatch(graph, target.maxStorageBufferBindingSize, options.maxBatch ?? 32);
   const plans = new PlanCache(gpu, { weights });
+  const choose = convChooser(gpu, options);
   const compile = (n: number) =>
     compileInference(graph, {
       target,
       batch: n,
       fuse: options.fuse ?? true,
       output: options.output ?? 'logits',
+      choose,
     });
   // The plan at `batch` is compiled (no GPU work) for its output shape; executors are made as
   // `run` needs them, so a run of fewer images than `batch` builds one set of pipelines, not two.

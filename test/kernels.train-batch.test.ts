@@ -351,7 +351,7 @@ describe('the MNIST training plan', () => {
   });
 
   // Enable once the forward kernels read the batch at run time too (branch `ufwd`).
-  it.skip('at batch 64 and 32 has the same kernels, the forward ones included', () => {
+  it('at batch 64 and 32 has the same kernels, the forward ones included', () => {
     const [full, last] = codes(false);
     expect([...last!]).toEqual([...full!]);
   });

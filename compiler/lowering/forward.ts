@@ -120,8 +120,9 @@ export const forwardRules: Rules<ForwardOp['op']> = {
       if (algorithm?.algorithm === 'gemm') {
         kernels = gemmConv1x1Kernels(spec, target, algorithm.tuning);
       } else {
-        kernels = convKernels(spec, target);
-        Object.assign(b, ctx.scratch(convScratch(spec, target)));
+        const tuning = algorithm?.tuning ?? {};
+        kernels = convKernels(spec, target, tuning);
+        Object.assign(b, ctx.scratch(convScratch(spec, target, tuning)));
       }
     }
     return { kernels, bind: { ...b, ...ctx.weights() }, ...(algorithm ? { algorithm } : {}) };

@@ -36,3 +36,25 @@ export function convVariantFor(
   if (precision === 'f16' && adapter.features.has('shader-f16')) return 'tiled-f16';
   return 'tiled';
 }
+
+/** The few layers' worth of shape that `directTunings` reads (compiler/algorithms.ts LayerShape). */
+interface DirectLayer {
+  readonly op: string;
+  readonly h: number;
+  readonly kernel: number;
+  readonly pad: number;
+}
+
+/**
+ * The direct kernel's tunings worth timing for a layer (compiler/algorithms.ts APPLICABLE.direct),
+ * the default first: for a 3x3 'same' conv (compiler/wgsl/conv.ts) the default 16 x 2 x 4 register
+ * tile and the 16 x 4 x 4 one, measured ~24% faster on lavapipe's large layers but ~2.5x slower
+ * to compile (docs/conv-kernel.md), which is why it is a tuning and not the default. Every other
+ * layer: the default only.
+ */
+export function directTunings(layer: DirectLayer): readonly Readonly<Record<string, number>>[] {
+  if (layer.op === 'conv' && layer.kernel === 3 && layer.pad === 1 && layer.h >= 8) {
+    return [{}, { rows: 4 }];
+  }
+  return [{}];
+}

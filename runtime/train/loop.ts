@@ -30,6 +30,8 @@ import { saveWeights } from '../weights.js';
 import { checkpointPath, saveCheckpoint, type Checkpoint, type RunState } from './checkpoint.js';
 import { LrSchedule, type ScheduleName } from './lr-schedule.js';
 import { MetricsLog, type EpochRecord } from './metrics.js';
+import { convChooser, type ConvOptions } from '../tuning.js';
+import type { Chooser } from '../../compiler/algorithms.js';
 
 export interface TrainConfig {
   readonly graph: TypedGraph;
@@ -59,6 +61,8 @@ export interface TrainConfig {
   /** Epochs between drops of the step schedule. */
   readonly stepEpochs?: number;
   readonly fuse?: FuseOption;
+  /** The algorithm of each layer (runtime/tuning.ts): `--conv` and the tuning table. */
+  readonly conv?: ConvOptions;
   /** The weights file; the checkpoint goes next to it (checkpoint.ts). */
   readonly save: string;
   /** Metrics log (JSON lines); a chart `<log>.svg` is drawn next to it. */
@@ -135,7 +139,8 @@ export async function train(
     );
   }
   const target = targetOf(gpu);
-  const plan = compileTraining(model, { target, batch, fuse: config.fuse ?? true });
+  const choose = convChooser(gpu, config.conv);
+  const plan = compileTraining(model, { target, batch, fuse: config.fuse ?? true, choose });
   const trainer = await createTrainer(
     gpu,
     plan,
@@ -173,7 +178,7 @@ export async function train(
   // here, before the first step, so that epoch 1's images/s measure training, not compiles.
   const testPlans =
     dataset.test.length > 0
-      ? tests.plansFor(TEST_KEY, testCompile(gpu, model, config.fuse), batch, {
+      ? tests.plansFor(TEST_KEY, testCompile(gpu, model, config.fuse, choose), batch, {
           slice: batch,
           pad: true,
         })
@@ -254,7 +259,7 @@ export async function train(
       // test figures are NaN and the paper schedule watches the training accuracy instead.
       const test =
         dataset.test.length > 0
-          ? await evaluate(gpu, model, tests, dataset.test, testAugment, batch, config.fuse)
+          ? await evaluate(gpu, model, tests, dataset.test, testAugment, batch, config.fuse, choose)
           : { loss: NaN, accuracy: NaN };
       testAccuracy = test.accuracy;
       // Only a whole epoch moves the schedule (a --steps run may stop inside one): a resumed run
@@ -326,9 +331,10 @@ export async function evaluate(
   augment: AugmentOptions,
   batch: number,
   fuse: FuseOption = true,
+  choose?: Chooser,
 ): Promise<{ loss: number; accuracy: number }> {
   const plans = weights instanceof PlanCache ? weights : new PlanCache(gpu, { weights });
-  const compile = testCompile(gpu, graph, fuse);
+  const compile = testCompile(gpu, graph, fuse, choose);
   let loss = 0;
   let hits = 0;
   try {
@@ -356,8 +362,14 @@ export async function evaluate(
 /** The test pass's plans in a PlanCache: `compile(n)` at batch n, under `TEST_KEY`. */
 const TEST_KEY = 'test';
 const testCompile =
-  (gpu: Gpu, graph: TypedGraph, fuse: FuseOption = true) =>
+  (gpu: Gpu, graph: TypedGraph, fuse: FuseOption = true, choose?: Chooser) =>
   (n: number) =>
-    compileInference(graph, { target: targetOf(gpu), batch: n, fuse, output: 'logits' });
+    compileInference(graph, {
+      target: targetOf(gpu),
+      batch: n,
+      fuse,
+      output: 'logits',
+      ...(choose ? { choose } : {}),
+    });
 
 export type { Trainer };
