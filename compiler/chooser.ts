@@ -49,6 +49,14 @@ export type ApplicableTable = Readonly<Record<Algorithm, Applicable>>;
  * (docs/performance.md); adjust them after measuring the merged Winograd and GEMM kernels.
  */
 export const RULE = {
+  /**
+   * Winograd on a software adapter: off. Measured on lavapipe (docs/winograd.md), F(2,3) and
+   * F(4,3) run 1.8-2.5x slower than the direct kernel on VGG-16's layers (each accumulator gets
+   * one product per input channel where the direct kernel's gets nine, and an accumulator update
+   * costs as much as a multiply there). On hardware it is the multiply count that decides, so
+   * the rule below applies there until `vggc tune` says otherwise.
+   */
+  winogradOnSoftware: false,
   /** Winograd pays when both channel counts are at least this (transforms are per channel). */
   winogradMinChannels: 32,
   /** ... and the image has at least this many pixels (transform and dispatch overheads). */
@@ -57,6 +65,8 @@ export const RULE = {
   f4MinSide: 8,
   /** A matrix product for FC layers (and FC gradients) from this batch size on. */
   gemmMinBatch: 8,
+  /** ... and at least this many outputs: FC-10's gradients ran 1.0-1.3x the direct kernels' time. */
+  gemmMinOutputs: 16,
   /** A matrix product for 1x1 convolutions with at least this many input channels. */
   gemm1x1MinChannels: 64,
 } as const;
@@ -106,14 +116,20 @@ export function ruleChoice(
   const conv3 = layer.kernel === 3 && layer.pad === 1 && layer.op !== 'conv-grad-weight';
   const channels = Math.min(layer.cin, layer.cout);
   const pixels = layer.h * layer.w;
-  if (conv3 && channels >= RULE.winogradMinChannels && pixels >= RULE.winogradMinPixels) {
+  const winograd = !target.software || RULE.winogradOnSoftware;
+  if (
+    winograd &&
+    conv3 &&
+    channels >= RULE.winogradMinChannels &&
+    pixels >= RULE.winogradMinPixels
+  ) {
     const f4 = Math.min(layer.h, layer.w) >= RULE.f4MinSide;
     const why = `${shapeText(layer)}: Winograd does 2.25-4x fewer multiplies`;
     const hit = (f4 ? pick('winograd-f4', why) : undefined) ?? pick('winograd-f2', why);
     if (hit) return hit;
   }
   const fc = layer.op.startsWith('fc');
-  if (fc && layer.n >= RULE.gemmMinBatch) {
+  if (fc && layer.n >= RULE.gemmMinBatch && layer.cout >= RULE.gemmMinOutputs) {
     const hit = pick('gemm', `FC at batch ${layer.n} >= ${RULE.gemmMinBatch}: a matrix product`);
     if (hit) return hit;
   }

@@ -144,8 +144,12 @@ describe('chooserFor', () => {
     expect(choose(conv()).reason).toMatch(/^rule: /);
   });
 
-  it('auto without a table: the rule', () => {
-    const choose = chooserFor('auto', TEST_TARGET, undefined, FAKE);
+  it('auto without a table: the rule (Winograd only off a software adapter)', () => {
+    // On the software adapter Winograd measured slower than direct (docs/winograd.md).
+    const soft = chooserFor('auto', TEST_TARGET, undefined, FAKE);
+    expect(RULE.winogradOnSoftware).toBe(false);
+    expect(soft(conv()).algorithm).toBe('direct');
+    const choose = chooserFor('auto', { ...TEST_TARGET, software: false }, undefined, FAKE);
     // Large 3x3: Winograd F(4,3) (default tuning: the first listed).
     expect(choose(conv())).toMatchObject({ algorithm: 'winograd-f4', tuning: { tile: 4 } });
     // Big enough for Winograd, too small a side for F(4,3): F(2,3).
@@ -222,9 +226,11 @@ describe('the choice in a real plan', () => {
     const choose = forcingChooser(forced, chooserFor('direct', TEST_TARGET));
     const plan = compileInference(graph, { target: TEST_TARGET, choose });
     const rows = layerChoices(plan);
+    // The two convs, then the FC (which the GEMM branch also asks about).
     expect(rows.map((r) => [r.algorithm, r.reason])).toEqual([
       ['direct', '--conv direct'],
       ['direct rows=4', 'forced for the test'],
+      ['direct', '--conv direct'],
     ]);
     expect(rows[1]!.layer).toMatch(/maxpool/);
     // The tuning reached the generator: the pooled conv's code differs from the default's.
@@ -237,6 +243,7 @@ describe('the choice in a real plan', () => {
     expect(steps.filter((s) => s.algorithm).map((s) => s.algorithm!.reason)).toEqual([
       '--conv direct',
       'forced for the test',
+      '--conv direct',
     ]);
     expect(
       [...wgsl.values()].some((code) => code.split('\n')[0]!.includes('forced for the test')),

@@ -42,8 +42,12 @@ describe('maxpool kernel', async () => {
   it('has a header comment, flops and bytes', () => {
     const [k, ...rest] = maxpoolKernels({ n: 1, c: 64, h: 224, w: 224 }, targetOf(g));
     expect(rest).toEqual([]);
-    expect(k!.code.startsWith(`// ${k!.name}:`)).toBe(true);
+    expect(k!.code.startsWith('// maxpool2x2_c64_224x224:')).toBe(true);
     expect(k!.name).toBe('maxpool2x2_c64_224x224_n1');
+    // The batch is read at run time: another batch, the same code (one pipeline).
+    const [k3] = maxpoolKernels({ n: 3, c: 64, h: 224, w: 224 }, targetOf(g));
+    expect(k3!.code).toBe(k!.code);
+    expect(k3!.uniforms!.values).toEqual([3 * 64 * 112 * 56]);
     expect(k!.flops).toBe(3 * 64 * 112 * 112);
     expect(k!.bytes).toBe(4 * 64 * (224 * 224 + 112 * 112));
     expect(() => maxpoolKernels({ n: 1, c: 1, h: 1, w: 4 }, targetOf(g))).toThrow(/smaller/);

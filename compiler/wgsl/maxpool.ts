@@ -8,9 +8,19 @@
  * each invocation reads one vec4 from each of its two input rows and writes two outputs as one
  * vec2 (2 loads + 1 store for 2 outputs, against 8 + 2 in the scalar form); otherwise each
  * invocation reads its 4 inputs as scalars and writes one output.
+ *
+ * Channels and the spatial size are constants: a run-time divisor (the row and plane indices)
+ * made the kernel 2.2-4.8x slower on lavapipe (docs/kernels.md, "Run-time sizes"). The batch
+ * only bounds the grid, so it comes in through the uniform struct (`dims.invocations`) and the
+ * grid's row length from the dispatch: an epoch's last partial batch reuses the pipeline.
  */
 import { f32Bytes, type Kernel, type TargetInfo } from './kernel.js';
-import { invocationGrid, invocationMain, requirePositiveIntegers } from './template.js';
+import {
+  invocationGrid,
+  invocationMainDims,
+  requirePositiveIntegers,
+  uniformStruct,
+} from './template.js';
 
 export interface MaxpoolSpec {
   /** Batch size. */
@@ -46,14 +56,16 @@ export function maxpoolKernels(spec: MaxpoolSpec, target: TargetInfo): Kernel[] 
   const perRow = vec ? ow / 2 : ow;
   const invocations = planes * oh * perRow;
   const [gx, gy] = invocationGrid(invocations, WORKGROUP, target);
-  const name = `maxpool2x2_c${c}_${h}x${w}_n${n}`;
-  const header = `// ${name}: 2x2 max pooling, stride 2 (PyTorch semantics: odd sides drop the last row/column;
+  const title = `maxpool2x2_c${c}_${h}x${w}`;
+  const name = `${title}_n${n}`;
+  const dims = uniformStruct(2, { invocations });
+  const header = `// ${title}: 2x2 max pooling, stride 2 (PyTorch semantics: odd sides drop the last row/column;
 // a NaN in a window gives NaN).
-//   x: [${n}, ${c}, ${h}, ${w}]   y: [${n}, ${c}, ${oh}, ${ow}]   (NCHW, f32)
+//   x: [N, ${c}, ${h}, ${w}]   y: [N, ${c}, ${oh}, ${ow}]   (NCHW, f32; N at run time)
 //   Each invocation: ${vec ? 'two adjacent outputs from one vec4 per input row (W % 4 == 0)' : 'one output from four scalar loads'}.
-//   Workgroup size ${WORKGROUP}; dispatch (${gx}, ${gy}, 1), ${invocations} invocations.`;
-  const consts = `const INVOCATIONS: u32 = ${invocations}u;
-const GX: u32 = ${gx}u;         // workgroups along x (the grid is folded into 2-D)
+//   Workgroup size ${WORKGROUP}; the grid is folded into 2-D, its row length read from the dispatch.`;
+  const consts = `${dims.wgsl}
+
 const OH: u32 = ${oh}u;
 const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
 
@@ -64,7 +76,7 @@ const PER_ROW: u32 = ${perRow}u;   // invocations per output row`;
 
 ${NAN_MAX}
 
-${invocationMain(WORKGROUP)}
+${invocationMainDims(WORKGROUP)}
   let q = i % PER_ROW;             // output pair within the row
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;
@@ -82,7 +94,7 @@ ${invocationMain(WORKGROUP)}
 
 ${NAN_MAX}
 
-${invocationMain(WORKGROUP)}
+${invocationMainDims(WORKGROUP)}
   let ox = i % PER_ROW;
   let row = i / PER_ROW;           // plane * OH + oy
   let oy = row % OH;
@@ -107,6 +119,7 @@ ${invocationMain(WORKGROUP)}
       // Three comparisons per output.
       flops: 3 * planes * oh * ow,
       bytes: f32Bytes(planes * h * w + planes * oh * ow),
+      uniforms: dims.uniforms,
     },
   ];
 }
