@@ -11,7 +11,9 @@
  */
 import { applicableGemm } from './wgsl/gemm.js';
 import { directTunings } from './wgsl/conv-select.js';
-import type { TargetInfo } from './wgsl/kernel.js';
+import type { Applicable, LayerShape, Tuning } from './wgsl/layer.js';
+
+export type { Applicable, LayerShape, Tuning };
 import { applicableWinograd } from './wgsl/winograd.js';
 
 /** What `--conv` accepts: the direct kernels only, Winograd wherever it applies, or the choice. */
@@ -20,24 +22,6 @@ export type ConvMode = (typeof CONV_MODES)[number];
 
 /** The algorithms a layer can be computed with. */
 export type Algorithm = 'direct' | 'winograd-f2' | 'winograd-f4' | 'gemm';
-
-/** The work of one layer, as the chooser and the tuning cache see it. */
-export interface LayerShape {
-  /** The IR op: 'conv', 'conv-grad-data', 'conv-grad-weight', 'fc', 'fc-grad-data', 'fc-grad-weight'. */
-  readonly op: string;
-  /** Batch size. */
-  readonly n: number;
-  readonly cin: number;
-  readonly cout: number;
-  /** Input spatial size (1 x 1 for an FC). */
-  readonly h: number;
-  readonly w: number;
-  /** Kernel side (1 for an FC) and zero padding. */
-  readonly kernel: number;
-  readonly pad: number;
-  /** A fused 2x2 max pool in the epilogue. */
-  readonly pool?: boolean;
-}
 
 export interface AlgorithmChoice {
   readonly algorithm: Algorithm;
@@ -56,17 +40,6 @@ export const directChooser: Chooser = () => ({ algorithm: 'direct', reason: '--c
 export function layerKey(l: LayerShape): string {
   return `${l.op} n${l.n} c${l.cin} k${l.cout} ${l.h}x${l.w} k${l.kernel} p${l.pad}${l.pool ? ' pool' : ''}`;
 }
-
-/** Tile sizes and design switches a generator takes as its `tuning` argument. */
-export type Tuning = Readonly<Record<string, number | boolean>>;
-
-/**
- * For each algorithm: the tunings worth timing for a layer on a target, empty where the lowering
- * rules have no kernel of that algorithm for the layer. The chooser never answers an algorithm
- * whose list is empty, and `vggc tune` times each entry. Each algorithm's generator module
- * supplies its entry.
- */
-export type Applicable = (layer: LayerShape, target: TargetInfo) => readonly Tuning[];
 
 export const APPLICABLE: Readonly<Record<Algorithm, Applicable>> = {
   direct: (layer) => directTunings(layer),

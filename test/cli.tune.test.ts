@@ -50,13 +50,26 @@ describe('vggc tune', () => {
     const t = JSON.parse(r.out) as Tuned;
     expect(t).toMatchObject({ model: 'n', batch: 1, train: true, cache });
     // SMALL_NET's conv (3->4, 8x8): fused with its pool in the forward plan, unpooled in the
-    // training step; each with the direct kernel's two tile variants.
+    // training step; each with the direct kernel's two tile variants and the Winograd kernels.
+    // Its two FCs (64->6, 6->3) and their gradients: at batch 1 only the direct kernels.
     expect(t.layers.map((l) => l.key).sort()).toEqual([
       'conv n1 c3 k4 8x8 k3 p1',
       'conv n1 c3 k4 8x8 k3 p1 pool',
+      'fc n1 c6 k3 1x1 k1 p0',
+      'fc n1 c64 k6 1x1 k1 p0',
+      'fc-grad-data n1 c6 k3 1x1 k1 p0',
+      'fc-grad-data n1 c64 k6 1x1 k1 p0',
+      'fc-grad-weight n1 c6 k3 1x1 k1 p0',
+      'fc-grad-weight n1 c64 k6 1x1 k1 p0',
     ]);
     for (const l of t.layers) {
-      expect(l.candidates.map((c) => c.name)).toEqual(['direct', 'direct rows=4']);
+      const names = l.candidates.map((c) => c.name);
+      if (l.key.startsWith('conv')) {
+        expect(names.slice(0, 2)).toEqual(['direct', 'direct rows=4']);
+        expect(l.candidates.map((c) => c.algorithm)).toContain('winograd-f2');
+      } else {
+        expect(names).toEqual(['direct']);
+      }
       for (const c of l.candidates) expect(c.ms).toBeGreaterThan(0);
       expect(l.count).toBe(1);
       expect(l.speedup).toBeGreaterThan(0);
@@ -69,7 +82,7 @@ describe('vggc tune', () => {
     expect(Object.keys(layers).sort()).toEqual(t.layers.map((l) => l.key).sort());
     for (const l of t.layers) {
       expect(layers[l.key].algorithm).toBe(l.candidates[l.winner]!.algorithm);
-      expect(Object.keys(layers[l.key].ms)).toEqual(['direct', 'direct rows=4']);
+      expect(Object.keys(layers[l.key].ms)).toEqual(l.candidates.map((c) => c.name));
     }
     expect(readdirSync(join(dir, 'cache'))).toEqual(['tuning.json']);
 
@@ -79,7 +92,7 @@ describe('vggc tune', () => {
     expect(d.out).toMatch(/layer\s+x\s+candidates \(ms\)\s+winner\s+vs direct/);
     expect(d.out).toContain('conv n1 c3 k4 8x8 k3 p1 pool');
     const mine = join(xdg, 'vggc', 'tuning.json');
-    expect(errorLines(d.err).at(-1)).toBe(`wrote 1 layer(s) to the tuning cache ${mine}`);
+    expect(errorLines(d.err).at(-1)).toBe(`wrote 3 layer(s) to the tuning cache ${mine}`);
 
     // compile --conv auto now names the tuned layer's source in its reason.
     const c = vggc(['compile', model, '--out', join(dir, 'tuned')]);
@@ -110,15 +123,24 @@ describe('--conv', () => {
       expect(r.code, r.err).toBe(0);
       expect(r.out).toContain(`algorithm per layer (--conv ${mode}):`);
       const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8'));
-      const chosen = plan.dispatches.filter((d: { algorithm?: unknown }) => d.algorithm);
-      expect(chosen).toHaveLength(1); // SMALL_NET's one conv
+      type Step = { layer: string; algorithm?: { algorithm: string; reason: string } };
+      const chosen = (plan.dispatches as Step[]).filter((d) => d.algorithm);
+      // SMALL_NET's conv (its Winograd kernels are two dispatches) and its two FCs.
+      const convs = chosen.filter((d) => d.layer.startsWith('conv'));
+      expect(chosen.filter((d) => d.layer.startsWith('FC'))).toHaveLength(2);
+      expect(convs.length).toBe(mode === 'winograd' ? 2 : 1);
       const reason = {
         direct: /^--conv direct$/,
         winograd: /^--conv winograd: /,
         auto: /^(rule: |tuned on llvmpipe: )/,
       };
-      expect(chosen[0].algorithm.reason).toMatch(reason[mode as keyof typeof reason]);
-      expect(chosen[0].algorithm.algorithm).toBe('direct'); // all that APPLICABLE lists today
+      for (const d of convs) {
+        expect(d.algorithm!.reason).toMatch(reason[mode as keyof typeof reason]);
+        // auto: the rule keeps the software adapter on the direct kernel (docs/winograd.md).
+        expect(d.algorithm!.algorithm).toMatch(
+          mode === 'winograd' ? /^winograd-f[24]$/ : /^direct$/,
+        );
+      }
     }
   });
 

@@ -19,29 +19,46 @@ import { randomArray } from './reference/random.js';
 afterAll(releaseGpu);
 
 const graph = checkSource({ name: 'small.vgg', text: SMALL_NET });
-const weights = new Map(
-  paramList(graph).map(
-    (p, i) =>
-      [
-        p.name,
-        randomArray(
-          p.shape.reduce((a, b) => a * b, 1),
-          100 + i,
-          0.5,
-        ),
-      ] as const,
-  ),
-);
-const inference = (gpu: Gpu, batch: number, output: 'logits' | 'probs' = 'logits') =>
-  compileInference(graph, { target: targetOf(gpu), batch, fuse: true, output });
+const weightsOf = (g: typeof graph) =>
+  new Map(
+    paramList(g).map(
+      (p, i) =>
+        [
+          p.name,
+          randomArray(
+            p.shape.reduce((a, b) => a * b, 1),
+            100 + i,
+            0.5,
+          ),
+        ] as const,
+    ),
+  );
+const weights = weightsOf(graph);
+const inference = (gpu: Gpu, batch: number, output: 'logits' | 'probs' = 'logits', g = graph) =>
+  compileInference(g, { target: targetOf(gpu), batch, fuse: true, output });
+
+/**
+ * SMALL_NET with `channels` in its conv and FC-`units`: kernels whose code no other test here
+ * builds (the batch is read at run time, so a new batch size is no longer a new pipeline).
+ */
+const fresh = (channels: number, units: number) =>
+  checkSource({
+    name: `fresh${channels}.vgg`,
+    text: SMALL_NET.replace('conv3-4', `conv3-${channels}`).replace('FC-6', `FC-${units}`),
+  });
 
 /** Distinct (entry point, code) pairs of the plans, counted here without the runtime's key. */
 const distinct = (plans: readonly KernelPlan[]) =>
   new Set(plans.flatMap((p) => p.steps.map((s) => `${s.kernel.entryPoint}|${s.kernel.code}`))).size;
 
 /** Runs an inference plan on `x` with its output poisoned (NaN) first; returns the output. */
-async function runPoisoned(gpu: Gpu, plan: KernelPlan, x: Float32Array): Promise<Float32Array> {
-  const exe = await createExecutor(gpu, plan, { weights });
+async function runPoisoned(
+  gpu: Gpu,
+  plan: KernelPlan,
+  x: Float32Array,
+  w = weights,
+): Promise<Float32Array> {
+  const exe = await createExecutor(gpu, plan, { weights: w });
   try {
     const out = exe.locate(plan.output)!;
     const nan = new Float32Array(out.bytes / 4).fill(NaN);
@@ -106,9 +123,10 @@ describe('warmUp', () => {
 
   it('counts distinct pipelines: shared kernels once, a second warm-up none', async () => {
     const gpu = await acquireGpu();
-    // Batch 3 is used by no other test here: none of its pipelines ran yet.
-    const a = inference(gpu, 3, 'logits');
-    const b = inference(gpu, 3, 'probs');
+    // Channels no other test here uses: none of its pipelines ran yet.
+    const g = fresh(5, 7);
+    const a = inference(gpu, 3, 'logits', g);
+    const b = inference(gpu, 3, 'probs', g);
     const union = distinct([a, b]);
     expect(union).toBeLessThan(distinct([a]) + distinct([b])); // they do share kernels
     const calls: [number, number][] = [];
@@ -125,9 +143,10 @@ describe('warmUp', () => {
 
   it('does not count pipelines that a run already compiled', async () => {
     const gpu = await acquireGpu();
-    const plan = inference(gpu, 5);
+    const g = fresh(6, 9);
+    const plan = inference(gpu, 5, 'logits', g);
     expect(pendingPipelines(gpu, [plan]).length).toBe(distinct([plan]));
-    await runPoisoned(gpu, plan, randomArray(5 * 3 * 8 * 8, 3, 1));
+    await runPoisoned(gpu, plan, randomArray(5 * 3 * 8 * 8, 3, 1), weightsOf(g));
     expect(pendingPipelines(gpu, [plan])).toEqual([]);
     expect(await warmUp(gpu, [plan])).toBe(0);
   });

@@ -25,7 +25,7 @@
  * The spatial size and the batch come from the uniform struct `dims`, so one pipeline serves every
  * image size and batch; channel counts and tiles are WGSL constants.
  */
-import type { Applicable, LayerShape, Tuning } from '../algorithms.js';
+import type { Applicable, LayerShape, Tuning } from './layer.js';
 import type { ConvBackwardSpec } from './conv-backward.js';
 import type { ConvScratch, ConvSpec } from './conv.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
