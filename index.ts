@@ -107,3 +107,22 @@ export { importOnnx, type ImportOptions, type Imported } from './compiler/onnx/i
 export { exportOnnx, type ExportOptions } from './compiler/onnx/export.js';
 export { printVgg } from './compiler/print.js';
 export { importOnnxFile, exportOnnxFile } from './runtime/onnx.js';
+export {
+  CONV_MODES,
+  APPLICABLE,
+  layerKey,
+  type Algorithm,
+  type AlgorithmChoice,
+  type Chooser,
+  type ConvMode,
+  type LayerShape,
+} from './compiler/algorithms.js';
+export {
+  chooserFor,
+  forcingChooser,
+  layerChoices,
+  RULE,
+  type TuningTable,
+} from './compiler/chooser.js';
+export { convChooser, loadTuningTable, saveTuning, type ConvOptions } from './runtime/tuning.js';
+export { warmUp, pendingPipelines, type WarmupProgress } from './runtime/warmup.js';

@@ -32,6 +32,7 @@ import {
   indent,
   partSuffix,
   range,
+  requireBindingFits,
   requirePositiveIntegers,
   scope,
   uniformStruct,
@@ -69,19 +70,12 @@ export interface FcBackwardWeightTuning {
   readonly subgroups?: boolean;
 }
 
-function check(spec: FcSpec, target: TargetInfo, what: string): void {
+/** The batch and sizes are positive integers and x/dx and dy fit a storage binding. */
+export function checkFcSpec(spec: FcSpec, target: TargetInfo, what: string): void {
   const { n, inFeatures, outFeatures } = spec;
   requirePositiveIntegers(what, { n, inFeatures, outFeatures });
-  for (const [t, floats] of [
-    ['x/dx', n * inFeatures],
-    ['dy', n * outFeatures],
-  ] as const) {
-    if (f32Bytes(floats) > target.maxStorageBufferBindingSize) {
-      throw new Error(
-        `${what}: ${t} of ${f32Bytes(floats)} bytes exceeds maxStorageBufferBindingSize`,
-      );
-    }
-  }
+  requireBindingFits(`${what}: x/dx`, n * inFeatures, target);
+  requireBindingFits(`${what}: dy`, n * outFeatures, target);
 }
 
 const positiveInt = (v: number, what: string): number => {
@@ -95,7 +89,7 @@ export function fcBackwardDataKernels(
   target: TargetInfo,
   tuning: FcBackwardDataTuning = {},
 ): Kernel[] {
-  check(spec, target, 'fc backward data');
+  checkFcSpec(spec, target, 'fc backward data');
   const chunks = fcChunks(spec, target);
   return chunks.map((c, i) => dataKernel(spec, target, tuning, c, i, chunks.length));
 }
@@ -218,7 +212,7 @@ export function fcBackwardWeightKernels(
   target: TargetInfo,
   tuning: FcBackwardWeightTuning = {},
 ): Kernel[] {
-  check(spec, target, 'fc backward weight');
+  checkFcSpec(spec, target, 'fc backward weight');
   const chunks = fcChunks(spec, target);
   return chunks.map((c, i) => weightKernel(spec, target, tuning, c, i, chunks.length));
 }

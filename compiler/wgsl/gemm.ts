@@ -27,7 +27,7 @@
  */
 import { dropoutMaskWgsl } from './dropout.js';
 import { chunkBinding, fcChunks, type FcChunk, type FcSpec } from './fc.js';
-import type { FcBackwardSpec } from './fc-backward.js';
+import { checkFcSpec, type FcBackwardSpec } from './fc-backward.js';
 import type { ConvSpec } from './conv.js';
 import { f32Bytes, type Kernel, type KernelBinding, type TargetInfo } from './kernel.js';
 import {
@@ -342,13 +342,6 @@ export function gemmConv1x1Kernels(
 // ---------------------------------------------------------------------------------------------
 // FC gradients: dX = dY W (per weight chunk), dW = dY^T X and db = column sums of dY
 
-function checkFc(spec: FcSpec, target: TargetInfo, what: string): void {
-  const { n, inFeatures, outFeatures } = spec;
-  requirePositiveIntegers(what, { n, inFeatures, outFeatures });
-  requireBindingFits(`${what}: x/dx`, n * inFeatures, target);
-  requireBindingFits(`${what}: dy`, n * outFeatures, target);
-}
-
 /**
  * dx[n, i] = sum_o dy[n, o] w[o, i] (masked by `mask_src > 0` when `spec.mask`), one kernel per
  * weight chunk (`fcChunks`, as the direct kernels of compiler/wgsl/fc-backward.ts): the first
@@ -359,7 +352,7 @@ export function gemmFcBackwardDataKernels(
   target: TargetInfo,
   tuning: GemmTuning = {},
 ): Kernel[] {
-  checkFc(spec, target, 'gemm fc backward data');
+  checkFcSpec(spec, target, 'gemm fc backward data');
   const { n: N, inFeatures: IN, outFeatures: OUT } = spec;
   const chunks = fcChunks(spec, target);
   const sgTm = N >= 16 ? 16 : 8;
@@ -424,7 +417,7 @@ export function gemmFcBackwardWeightKernels(
   target: TargetInfo,
   tuning: GemmTuning = {},
 ): Kernel[] {
-  checkFc(spec, target, 'gemm fc backward weight');
+  checkFcSpec(spec, target, 'gemm fc backward weight');
   const { n: N, inFeatures: IN, outFeatures: OUT } = spec;
   const chunks = fcChunks(spec, target);
   return chunks.map((chunk, index) =>
@@ -468,7 +461,7 @@ export function gemmFcBackwardWeightKernels(
 
 /** The kernels of an FC layer (batch >= 8 is where they pay): one per weight chunk. */
 export function gemmFcKernels(spec: FcSpec, target: TargetInfo, tuning: GemmTuning = {}): Kernel[] {
-  checkFc(spec, target, 'gemm fc');
+  checkFcSpec(spec, target, 'gemm fc');
   const chunks = fcChunks(spec, target);
   return chunks.map((c, i) => fcDotKernel(spec, target, tuning, c, i, chunks.length));
 }
